@@ -1,0 +1,78 @@
+import { verifyAuditChain } from '../activities/audit';
+import { createUser, issueApiKey } from '../api/api-keys';
+import { connect } from '../db/client';
+import { runMigrations } from '../db/migrate';
+import { ConfigError, loadConfig } from '../runtime/config';
+import { readRuntimeFile } from '../runtime/runtime-file';
+import { provideDatabase } from '../runtime/services';
+import { resolveTemporalCli } from '../runtime/temporal-cli';
+
+const say = (line: string) => console.error(`[custodian] ${line}`);
+
+/** DATABASE_URL, else the database of a running `custodian start`, else the embedded cluster started briefly. */
+const withDatabaseUrl = async <T>(run: (url: string) => Promise<T>): Promise<T> => {
+  const config = loadConfig();
+  const url = config.DATABASE_URL ?? readRuntimeFile(config.dataDir)?.databaseUrl;
+  if (url) return run(url);
+  const embedded = await provideDatabase(config, say);
+  try {
+    return await run(embedded.url);
+  } finally {
+    await embedded.stop();
+  }
+};
+
+export const migrateCommand = () =>
+  withDatabaseUrl(async (url) => {
+    await runMigrations(url);
+    say('migrations applied');
+  });
+
+const ROLES = ['admin', 'owner', 'responder', 'approver', 'auditor'] as const;
+type Role = (typeof ROLES)[number];
+
+const flag = (args: string[], name: string) => {
+  const i = args.indexOf(name);
+  return i >= 0 ? args[i + 1] : undefined;
+};
+
+/** `create-api-key <user-id>` or `create-api-key --new-user NAME --role ROLE`; prints the key once on stdout. */
+export const createApiKeyCommand = (args: string[]) =>
+  withDatabaseUrl(async (url) => {
+    const database = connect(url, { max: 1 });
+    try {
+      let userId = args[0] && !args[0].startsWith('--') ? args[0] : undefined;
+      const newUser = flag(args, '--new-user');
+      if (!userId && newUser) {
+        const role = flag(args, '--role') as Role | undefined;
+        if (!role || !ROLES.includes(role)) throw new ConfigError(`--role: one of ${ROLES.join(', ')}`);
+        userId = (await createUser(database.db, { name: newUser, role }, 'cli')).id;
+        say(`created user ${userId} (${role})`);
+      }
+      if (!userId) throw new ConfigError('usage: create-api-key <user-id> | --new-user NAME --role ROLE');
+      const { id, key } = await issueApiKey(database.db, userId, 'cli');
+      say(`API key ${id} issued for user ${userId}; it is shown once:`);
+      console.log(key);
+    } finally {
+      await database.close();
+    }
+  });
+
+export const verifyAuditCommand = () =>
+  withDatabaseUrl(async (url) => {
+    const database = connect(url, { max: 1 });
+    try {
+      const result = await verifyAuditChain(database.db);
+      console.log(JSON.stringify(result, null, 2));
+      return result.valid ? 0 : 1;
+    } finally {
+      await database.close();
+    }
+  });
+
+export const temporalCliCommand = async () => {
+  const cli = await resolveTemporalCli(process.env, say);
+  if (!cli.path) return 1;
+  console.log(cli.path);
+  return 0;
+};

@@ -1,0 +1,41 @@
+import { ConfigError } from '../runtime/config';
+import { apiCommand, startCommand, workerCommand } from './start';
+import { createApiKeyCommand, migrateCommand, temporalCliCommand, verifyAuditCommand } from './admin';
+
+const usage = `custodian <command>
+
+  start                 API + worker + Temporal dev server + PostgreSQL in one process (embedded defaults)
+  api                   the HTTP API only (needs DATABASE_URL and TEMPORAL_ADDRESS)
+  worker                the Temporal worker only (needs DATABASE_URL and TEMPORAL_ADDRESS)
+  migrate               apply database migrations
+  create-api-key <user-id|--new-user NAME --role ROLE>   issue an API key (shown once)
+  verify-audit          recompute the audit hash chain; exit 1 when broken
+  temporal-cli          find or build the Temporal CLI and print its path (progress on stderr)
+`;
+
+const commands: Record<string, (args: string[]) => Promise<number | void>> = {
+  start: startCommand,
+  api: apiCommand,
+  worker: workerCommand,
+  migrate: migrateCommand,
+  'create-api-key': createApiKeyCommand,
+  'verify-audit': verifyAuditCommand,
+  'temporal-cli': temporalCliCommand,
+};
+
+const [name = 'help', ...args] = process.argv.slice(2);
+const command = commands[name];
+if (!command) {
+  process.stdout.write(usage);
+  process.exit(name === 'help' || name === '--help' ? 0 : 2);
+}
+try {
+  const code = await command(args);
+  if (typeof code === 'number') process.exitCode = code;
+} catch (err) {
+  // Expected operator errors are one line; anything else keeps its stack for a bug report.
+  const message = err instanceof ConfigError || err instanceof Error ? err.message : String(err);
+  console.error(`custodian ${name}: ${message}`);
+  if (!(err instanceof ConfigError) && process.env.LOG_LEVEL === 'debug') console.error(err);
+  process.exit(1);
+}

@@ -1,0 +1,160 @@
+import { randomBytes, randomUUID } from 'node:crypto';
+import { existsSync, mkdirSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { DefaultLogger, Runtime } from '@temporalio/worker';
+import { connect } from '../db/client';
+import { runMigrations } from '../db/migrate';
+import { selfCheckWorkflowId } from '../domain/ids';
+import { adminKeyFile, ensureFirstAdmin } from '../runtime/admin-key';
+import { connectClient, startApi, startWorker } from '../runtime/app-server';
+import { ConfigError, loadConfig, type Config } from '../runtime/config';
+import { loadKeyring } from '../runtime/keyring';
+import { createLogger } from '../runtime/logger';
+import { removeRuntimeFile, writeRuntimeFile } from '../runtime/runtime-file';
+import { provideDatabase, provideTemporal, type Say } from '../runtime/services';
+import { selfCheck } from '../workflows';
+
+const say: Say = (line) => console.log(`[custodian] ${line}`);
+const STOP_STEP_MS = 30_000;
+
+/** We stop the worker ourselves, after the API and before Temporal; the SDK's own signal hook would race us. */
+const installWorkerRuntime = () => Runtime.install({ logger: new DefaultLogger('WARN'), shutdownSignals: [] });
+
+/** Stops what was started, last first; one failure does not keep the rest running. */
+class Stack {
+  private readonly stops: { name: string; stop: () => Promise<unknown> }[] = [];
+  push(name: string, stop: () => Promise<unknown>) {
+    this.stops.push({ name, stop });
+  }
+  async unwind() {
+    for (const { name, stop } of this.stops.reverse()) {
+      const started = Date.now();
+      let timer: NodeJS.Timeout | undefined;
+      const timedOut = new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new Error(`no answer after ${STOP_STEP_MS / 1000} s`)), STOP_STEP_MS);
+      });
+      await Promise.race([stop(), timedOut]).then(
+        () => say(`stopped ${name} (${Date.now() - started} ms)`),
+        (err: unknown) => say(`stopping ${name} failed: ${(err as Error).message}`),
+      );
+      clearTimeout(timer);
+    }
+    this.stops.length = 0;
+  }
+}
+
+const untilSignal = () =>
+  new Promise<NodeJS.Signals>((resolve) => {
+    for (const signal of ['SIGINT', 'SIGTERM'] as const) process.once(signal, () => resolve(signal));
+  });
+
+const requireExternal = (config: Config, command: string) => {
+  if (!config.DATABASE_URL) throw new ConfigError(`DATABASE_URL: required by '${command}' (use 'start' for embedded)`);
+  if (!config.TEMPORAL_ADDRESS) throw new ConfigError(`TEMPORAL_ADDRESS: required by '${command}'`);
+  return { databaseUrl: config.DATABASE_URL, temporalAddress: config.TEMPORAL_ADDRESS };
+};
+
+/** `custodian start`: everything in one process tree, on embedded defaults unless told otherwise. */
+export const startCommand = async (): Promise<void> => {
+  const config = loadConfig();
+  const logger = createLogger(config.LOG_LEVEL);
+  const firstStart = !existsSync(config.dataDir);
+  const stack = new Stack();
+  installWorkerRuntime();
+  try {
+    mkdirSync(config.dataDir, { recursive: true, mode: 0o711 });
+    const { keyring } = await loadKeyring({
+      env: process.env,
+      dataDir: config.dataDir,
+      allowGenerate: !config.DATABASE_URL,
+      say,
+    });
+    const db = await provideDatabase(config, say);
+    stack.push('PostgreSQL', db.stop);
+    await runMigrations(db.url);
+    say('Database: migrations applied');
+    const database = connect(db.url);
+    stack.push('database pool', database.close);
+    const temporal = await provideTemporal(config, say);
+    stack.push('Temporal', temporal.stop);
+    const worker = await startWorker(
+      temporal.address,
+      { database, keyring, stagingDir: join(config.dataDir, 'imports') },
+      config,
+    );
+    stack.push('worker', worker.stop);
+    say(`Worker: polling task queue '${config.TEMPORAL_TASK_QUEUE}'`);
+    const clients = await connectClient(temporal.address, config, keyring);
+    stack.push('Temporal client', clients.close);
+    const api = await startApi({ database, client: clients.client, logger }, config);
+    stack.push('API', api.close);
+    const adminKey = await ensureFirstAdmin(database.db, config.dataDir);
+
+    const checkId = randomUUID();
+    await clients.client.workflow.execute(selfCheck, {
+      taskQueue: config.TEMPORAL_TASK_QUEUE,
+      workflowId: selfCheckWorkflowId(checkId),
+      args: [{ checkId, token: randomBytes(8).toString('hex') }],
+      workflowExecutionTimeout: '1 minute',
+    });
+    say('Self-check: a workflow ran through worker, codec and audit chain');
+    writeRuntimeFile(config.dataDir, {
+      pid: process.pid,
+      databaseUrl: db.url,
+      temporalAddress: temporal.address,
+      apiUrl: api.url,
+    });
+    stack.push('runtime file', async () => removeRuntimeFile(config.dataDir));
+    if (adminKey) {
+      say('First start: created user "admin" with this API key (shown once; also in the file below):');
+      console.log(`\n    ${adminKey}\n`);
+      say(`Admin key file: ${adminKeyFile(config.dataDir)} (mode 0600)`);
+    }
+    say(`Ready: API ${api.url} (docs ${api.url}/docs)${temporal.uiUrl ? `, Temporal UI ${temporal.uiUrl}` : ''}`);
+    say('Ctrl-C stops everything.');
+  } catch (err) {
+    await stack.unwind();
+    // A failed first start leaves no half-initialised data directory behind.
+    if (firstStart) rmSync(config.dataDir, { recursive: true, force: true });
+    throw err;
+  }
+  const signal = await untilSignal();
+  say(`${signal}: stopping API, worker, Temporal and PostgreSQL…`);
+  await stack.unwind();
+  say('Stopped.');
+};
+
+/** `custodian api`: the HTTP API alone, against an existing PostgreSQL and Temporal service. */
+export const apiCommand = async (): Promise<void> => {
+  const config = loadConfig();
+  const { databaseUrl, temporalAddress } = requireExternal(config, 'api');
+  const { keyring } = await loadKeyring({ env: process.env, dataDir: config.dataDir, allowGenerate: false, say });
+  const stack = new Stack();
+  const database = connect(databaseUrl);
+  stack.push('database pool', database.close);
+  const clients = await connectClient(temporalAddress, config, keyring);
+  stack.push('Temporal client', clients.close);
+  const api = await startApi({ database, client: clients.client, logger: createLogger(config.LOG_LEVEL) }, config);
+  stack.push('API', api.close);
+  say(`API listening on ${api.url}`);
+  await untilSignal();
+  await stack.unwind();
+};
+
+/** `custodian worker`: one worker process; run as many as the load needs. */
+export const workerCommand = async (): Promise<void> => {
+  const config = loadConfig();
+  const { databaseUrl, temporalAddress } = requireExternal(config, 'worker');
+  const { keyring } = await loadKeyring({ env: process.env, dataDir: config.dataDir, allowGenerate: false, say });
+  const database = connect(databaseUrl);
+  const worker = await startWorker(
+    temporalAddress,
+    { database, keyring, stagingDir: join(config.dataDir, 'imports') },
+    config,
+  );
+  say(`Worker: polling task queue '${config.TEMPORAL_TASK_QUEUE}' on ${temporalAddress}`);
+  // The SDK's runtime shuts the worker down on SIGINT/SIGTERM; we wait for it to drain.
+  await worker.done;
+  await database.close();
+  say('Worker stopped.');
+};

@@ -1,0 +1,57 @@
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { startEmbeddedPostgres } from './embedded-postgres';
+import { freePort, isPortFree } from './ports';
+import { resolveTemporalCli } from './temporal-cli';
+import { startDevServer } from './temporal-server';
+import type { Config } from './config';
+
+export type Say = (line: string) => void;
+
+export interface ProvidedDatabase {
+  url: string;
+  embedded: boolean;
+  stop(): Promise<void>;
+}
+
+export interface ProvidedTemporal {
+  address: string;
+  uiUrl?: string;
+  embedded: boolean;
+  stop(): Promise<void>;
+}
+
+/** DATABASE_URL, or a real PostgreSQL from the embedded-postgres binaries under the data directory. */
+export const provideDatabase = async (config: Config, say: Say): Promise<ProvidedDatabase> => {
+  if (config.DATABASE_URL) return { url: config.DATABASE_URL, embedded: false, stop: async () => {} };
+  const dir = join(config.dataDir, 'postgres');
+  const port = await freePort();
+  const db = await startEmbeddedPostgres(dir, port, 'custodian', say);
+  say(`PostgreSQL: embedded, 127.0.0.1:${port}, data in ${dir}`);
+  return { url: db.url, embedded: true, stop: db.stop };
+};
+
+/** TEMPORAL_ADDRESS, or a Temporal CLI dev server whose state persists under the data directory. */
+export const provideTemporal = async (config: Config, say: Say): Promise<ProvidedTemporal> => {
+  if (config.TEMPORAL_ADDRESS) return { address: config.TEMPORAL_ADDRESS, embedded: false, stop: async () => {} };
+  const cli = await resolveTemporalCli(process.env, say);
+  if (!cli.path) {
+    throw new Error(
+      'No Temporal CLI: set TEMPORAL_ADDRESS, TEMPORAL_CLI_PATH, or install Go so Custodian can build one',
+    );
+  }
+  mkdirSync(config.dataDir, { recursive: true });
+  const uiPort = (await isPortFree(config.TEMPORAL_UI_PORT)) ? config.TEMPORAL_UI_PORT : await freePort();
+  const server = await startDevServer({
+    cliPath: cli.path,
+    dbFile: join(config.dataDir, 'temporal.db'),
+    namespace: config.TEMPORAL_NAMESPACE,
+    ui: true,
+    uiPort,
+    onLog: (line) => {
+      if (/level=(ERROR|FATAL)/.test(line)) say(`temporal: ${line}`);
+    },
+  });
+  say(`Temporal: dev server at ${server.address}, Web UI ${server.uiUrl}`);
+  return { address: server.address, uiUrl: server.uiUrl, embedded: true, stop: server.stop };
+};
