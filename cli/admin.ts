@@ -3,6 +3,7 @@ import { createUser, issueApiKey } from '../api/api-keys';
 import { connect } from '../db/client';
 import { runMigrations } from '../db/migrate';
 import { ConfigError, loadConfig } from '../runtime/config';
+import { generateKeyFile } from '../runtime/keyring';
 import { readRuntimeFile } from '../runtime/runtime-file';
 import { provideDatabase } from '../runtime/services';
 import { resolveTemporalCli } from '../runtime/temporal-cli';
@@ -74,5 +75,12 @@ export const temporalCliCommand = async () => {
   const cli = await resolveTemporalCli(process.env, say);
   if (!cli.path) return 1;
   console.log(cli.path);
+  return 0;
+};
+
+/** Prints a new keyring as JSON on stdout, for a secrets manager; nothing is written to disk. */
+export const generateKeyringCommand = async () => {
+  console.log(JSON.stringify(generateKeyFile()));
+  say('new keyring printed on stdout: store it as CUSTODIAN_KEYRING (or a 0600 CUSTODIAN_KEY_FILE)');
   return 0;
 };

@@ -1,6 +1,12 @@
 import { ConfigError } from '../runtime/config';
 import { apiCommand, startCommand, workerCommand } from './start';
-import { createApiKeyCommand, migrateCommand, temporalCliCommand, verifyAuditCommand } from './admin';
+import {
+  createApiKeyCommand,
+  generateKeyringCommand,
+  migrateCommand,
+  temporalCliCommand,
+  verifyAuditCommand,
+} from './admin';
 
 const usage = `custodian <command>
 
@@ -11,6 +17,7 @@ const usage = `custodian <command>
   create-api-key <user-id|--new-user NAME --role ROLE>   issue an API key (shown once)
   verify-audit          recompute the audit hash chain; exit 1 when broken
   temporal-cli          find or build the Temporal CLI and print its path (progress on stderr)
+  generate-keyring      print a new keyring (KEKs, HMAC, signing and codec keys) as JSON
 `;
 
 const commands: Record<string, (args: string[]) => Promise<number | void>> = {
@@ -21,6 +28,7 @@ const commands: Record<string, (args: string[]) => Promise<number | void>> = {
   'create-api-key': createApiKeyCommand,
   'verify-audit': verifyAuditCommand,
   'temporal-cli': temporalCliCommand,
+  'generate-keyring': generateKeyringCommand,
 };
 
 const [name = 'help', ...args] = process.argv.slice(2);
