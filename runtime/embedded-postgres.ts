@@ -13,6 +13,8 @@ import postgres from 'postgres';
 const releaseSignalHooks = () => {
   for (const event of exitHook.hookedEvents()) exitHook.unhookEvent(event);
 };
+// At import: its `beforeExit` hook alone would call process.exit(0) and erase any exit code we set.
+releaseSignalHooks();
 
 /** Last resort on any exit: a fast shutdown of the postmaster named in the cluster's own pid file. */
 const stopOnExit = (dir: string) => {
@@ -75,7 +77,6 @@ export const startEmbeddedPostgres = async (
     onLog: () => {},
     onError: (e) => say(`postgres: ${String(e).trim()}`),
   });
-  releaseSignalHooks();
   if (!initialised) {
     say(`PostgreSQL: initialising an embedded cluster in ${dir}`);
     await pg.initialise();
