@@ -8,6 +8,8 @@ import { DOCS_CSP, DOCS_HTML } from './docs';
 import { ApiError, problem, toProblem, validationError } from './errors';
 import { createMetrics, routePattern, type Metrics } from './metrics';
 import { auditRoutes } from './routes/audit';
+import { subjectImportRoutes, type SubjectApiDeps } from './routes/subject-imports';
+import { subjectRoutes } from './routes/subjects';
 import { userRoutes } from './routes/users';
 
 export interface AppDeps {
@@ -15,6 +17,8 @@ export interface AppDeps {
   temporal: Client;
   logger: Logger;
   bodyLimitBytes: number;
+  /** Keyring, staging directory (shared with the workers) and task queue of the subject registry. */
+  subjects: SubjectApiDeps;
 }
 
 /** What a resource's route factory receives: the app's dependencies plus its metrics. */
@@ -26,7 +30,10 @@ export interface RouteDeps extends AppDeps {
 export type Resource = (deps: RouteDeps) => OpenAPIHono<AuthEnv>;
 
 /** Every /v1 resource; adding one is one line here. */
-const resources: Resource[] = [userRoutes, auditRoutes];
+const resources: Resource[] = [userRoutes, auditRoutes, subjectRoutes, subjectImportRoutes];
+
+/** Bodies streamed to disk by their route, which enforces its own limit. */
+const STREAMED_BODIES = new Set(['POST /v1/subject-imports']);
 
 const READY_TIMEOUT_MS = 2_000;
 const QUIET_ROUTES = new Set(['/healthz', '/readyz', '/metrics']);
@@ -100,13 +107,11 @@ export const createApp = (deps: AppDeps) => {
     const entry = { method: c.req.method, route, status, durationMs: Math.round(seconds * 1000) };
     logger[QUIET_ROUTES.has(route) ? 'debug' : 'info']({ ...entry, userId: c.get('principal')?.userId }, 'request');
   });
-  app.use(
-    '*',
-    bodyLimit({
-      maxSize: deps.bodyLimitBytes,
-      onError: (c) => problem(c, ApiError.payloadTooLarge(deps.bodyLimitBytes)),
-    }),
-  );
+  const limitBody = bodyLimit({
+    maxSize: deps.bodyLimitBytes,
+    onError: (c) => problem(c, ApiError.payloadTooLarge(deps.bodyLimitBytes)),
+  });
+  app.use('*', (c, next) => (STREAMED_BODIES.has(`${c.req.method} ${c.req.path}`) ? next() : limitBody(c, next)));
   app.use('/v1/*', authenticate(deps.db.db));
 
   for (const resource of resources) app.route('/v1', resource({ ...deps, metrics }));

@@ -13,8 +13,10 @@ import { startEmbeddedPostgres } from '../runtime/embedded-postgres';
 import { freePort } from '../runtime/ports';
 import { auditBenchmark } from './audit';
 import { formatResult, type ScenarioResult } from './harness';
+import { importBenchmark } from './import';
 
 const scenarios: Record<string, (ctx: { databaseUrl: string }) => Promise<ScenarioResult>> = {
+  import: importBenchmark,
   audit: auditBenchmark,
 };
 

@@ -1,4 +1,5 @@
 import { ConfigError } from '../runtime/config';
+import { importCommand } from './import';
 import { apiCommand, startCommand, workerCommand } from './start';
 import {
   createApiKeyCommand,
@@ -15,6 +16,7 @@ const usage = `custodian <command>
   worker                the Temporal worker only (needs DATABASE_URL and TEMPORAL_ADDRESS)
   migrate               apply database migrations
   create-api-key <user-id|--new-user NAME --role ROLE>   issue an API key (shown once)
+  import <file.ndjson> [--mode insert|upsert]   import subjects, with progress and a summary
   verify-audit          recompute the audit hash chain; exit 1 when broken
   temporal-cli          find or build the Temporal CLI and print its path (progress on stderr)
   generate-keyring      print a new keyring (KEKs, HMAC, signing and codec keys) as JSON
@@ -26,6 +28,7 @@ const commands: Record<string, (args: string[]) => Promise<number | void>> = {
   worker: workerCommand,
   migrate: migrateCommand,
   'create-api-key': createApiKeyCommand,
+  import: importCommand,
   'verify-audit': verifyAuditCommand,
   'temporal-cli': temporalCliCommand,
   'generate-keyring': generateKeyringCommand,

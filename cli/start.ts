@@ -1,13 +1,12 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import { existsSync, mkdirSync, rmSync } from 'node:fs';
-import { join } from 'node:path';
 import { DefaultLogger, Runtime } from '@temporalio/worker';
 import { connect } from '../db/client';
 import { runMigrations } from '../db/migrate';
 import { selfCheckWorkflowId } from '../domain/ids';
 import { adminKeyFile, ensureFirstAdmin } from '../runtime/admin-key';
 import { connectClient, startApi, startWorker } from '../runtime/app-server';
-import { ConfigError, loadConfig, type Config } from '../runtime/config';
+import { ConfigError, importStagingDir, loadConfig, type Config } from '../runtime/config';
 import { loadKeyring } from '../runtime/keyring';
 import { createLogger } from '../runtime/logger';
 import { removeRuntimeFile, writeRuntimeFile } from '../runtime/runtime-file';
@@ -77,16 +76,13 @@ export const startCommand = async (): Promise<void> => {
     stack.push('database pool', database.close);
     const temporal = await provideTemporal(config, say);
     stack.push('Temporal', temporal.stop);
-    const worker = await startWorker(
-      temporal.address,
-      { database, keyring, stagingDir: join(config.dataDir, 'imports') },
-      config,
-    );
+    const stagingDir = importStagingDir(config);
+    const worker = await startWorker(temporal.address, { database, keyring, stagingDir }, config);
     stack.push('worker', worker.stop);
     say(`Worker: polling task queue '${config.TEMPORAL_TASK_QUEUE}'`);
     const clients = await connectClient(temporal.address, config, keyring);
     stack.push('Temporal client', clients.close);
-    const api = await startApi({ database, client: clients.client, logger }, config);
+    const api = await startApi({ database, client: clients.client, logger, keyring, stagingDir }, config);
     stack.push('API', api.close);
     const adminKey = await ensureFirstAdmin(database.db, config.dataDir);
 
@@ -134,7 +130,16 @@ export const apiCommand = async (): Promise<void> => {
   stack.push('database pool', database.close);
   const clients = await connectClient(temporalAddress, config, keyring);
   stack.push('Temporal client', clients.close);
-  const api = await startApi({ database, client: clients.client, logger: createLogger(config.LOG_LEVEL) }, config);
+  const api = await startApi(
+    {
+      database,
+      client: clients.client,
+      logger: createLogger(config.LOG_LEVEL),
+      keyring,
+      stagingDir: importStagingDir(config),
+    },
+    config,
+  );
   stack.push('API', api.close);
   say(`API listening on ${api.url}`);
   await untilSignal();
@@ -149,7 +154,7 @@ export const workerCommand = async (): Promise<void> => {
   const database = connect(databaseUrl);
   const worker = await startWorker(
     temporalAddress,
-    { database, keyring, stagingDir: join(config.dataDir, 'imports') },
+    { database, keyring, stagingDir: importStagingDir(config) },
     config,
   );
   say(`Worker: polling task queue '${config.TEMPORAL_TASK_QUEUE}' on ${temporalAddress}`);

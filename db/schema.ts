@@ -1,6 +1,8 @@
+import { sql } from 'drizzle-orm';
 import {
   bigint,
   boolean,
+  check,
   customType,
   date,
   index,
@@ -105,3 +107,97 @@ export const activityEffects = pgTable('activity_effects', {
   result: jsonb('result').$type<unknown>(),
   createdAt: createdAt(),
 });
+
+/**
+ * One row per subject and field. Personal and sensitive values are only ciphertext (AES-256-GCM under
+ * the subject's data key); general values are plain. The blind index is a keyed HMAC, never the value.
+ */
+export const subjectFields = pgTable(
+  'subject_fields',
+  {
+    /** No foreign key: its per-row check halves bulk-import throughput; the import writes both in one transaction. */
+    subjectId: uuid('subject_id').notNull(),
+    field: text('field').notNull(),
+    classification: text('classification', { enum: ['general', 'personal', 'sensitive'] }).notNull(),
+    /** Whether the field was named by the catalog at import; unclassified fields are encrypted as personal. */
+    classified: boolean('classified').notNull(),
+    valueType: text('value_type', { enum: ['string', 'number', 'boolean'] }).notNull(),
+    keyVersion: integer('key_version'),
+    ciphertext: bytea('ciphertext'),
+    plainValue: text('plain_value'),
+    blindIndex: text('blind_index'),
+    updatedAt: timestamp('updated_at', { withTimezone: true }).notNull().defaultNow(),
+  },
+  (t) => [
+    primaryKey({ columns: [t.subjectId, t.field] }),
+    index('subject_fields_blind_index_idx')
+      .on(t.field, t.blindIndex)
+      .where(sql`${t.blindIndex} is not null`),
+    check(
+      'subject_fields_value_ck',
+      sql`(${t.classification} = 'general' and ${t.plainValue} is not null and ${t.ciphertext} is null)
+        or (${t.classification} <> 'general' and ${t.ciphertext} is not null and ${t.keyVersion} is not null and ${t.plainValue} is null)`,
+    ),
+  ],
+);
+
+export const subjectImports = pgTable('subject_imports', {
+  id: uuid('id').primaryKey(),
+  status: text('status', { enum: ['running', 'completed', 'failed', 'cancelled'] })
+    .notNull()
+    .default('running'),
+  mode: text('mode', { enum: ['insert', 'upsert'] }).notNull(),
+  requestedBy: text('requested_by').notNull(),
+  stagedBytes: bigint('staged_bytes', { mode: 'number' }).notNull(),
+  totalLines: integer('total_lines').notNull(),
+  processedBytes: bigint('processed_bytes', { mode: 'number' }).notNull().default(0),
+  processedLines: integer('processed_lines').notNull().default(0),
+  imported: integer('imported').notNull().default(0),
+  updated: integer('updated').notNull().default(0),
+  duplicates: integer('duplicates').notNull().default(0),
+  rejected: integer('rejected').notNull().default(0),
+  /** Field names only (never values), capped. */
+  unclassifiedFields: text('unclassified_fields')
+    .array()
+    .notNull()
+    .default(sql`'{}'::text[]`),
+  /** A failure code and message without personal data. */
+  error: text('error'),
+  startedAt: timestamp('started_at', { withTimezone: true }).notNull().defaultNow(),
+  finishedAt: timestamp('finished_at', { withTimezone: true }),
+});
+
+/** A committed batch, keyed by where it starts: a retried batch finds its row and never counts twice. */
+export const importBatches = pgTable(
+  'import_batches',
+  {
+    importId: uuid('import_id')
+      .notNull()
+      .references(() => subjectImports.id, { onDelete: 'cascade' }),
+    startOffset: bigint('start_offset', { mode: 'number' }).notNull(),
+    endOffset: bigint('end_offset', { mode: 'number' }).notNull(),
+    firstLine: integer('first_line').notNull(),
+    nextLine: integer('next_line').notNull(),
+    lines: integer('lines').notNull(),
+    imported: integer('imported').notNull(),
+    updated: integer('updated').notNull(),
+    duplicates: integer('duplicates').notNull(),
+    rejected: integer('rejected').notNull(),
+    createdAt: createdAt(),
+  },
+  (t) => [primaryKey({ columns: [t.importId, t.startOffset] })],
+);
+
+/** Why a line was rejected: its number and a reason code, never its content or the offending value. */
+export const importRejects = pgTable(
+  'import_rejects',
+  {
+    importId: uuid('import_id')
+      .notNull()
+      .references(() => subjectImports.id, { onDelete: 'cascade' }),
+    line: integer('line').notNull(),
+    reason: text('reason').notNull(),
+    message: text('message').notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.importId, t.line] })],
+);

@@ -31,7 +31,7 @@ export interface RunningApi {
 }
 
 export const startApi = async (
-  deps: { database: Database; client: Client; logger: Logger },
+  deps: { database: Database; client: Client; logger: Logger; keyring: Keyring; stagingDir: string },
   config: Config,
 ): Promise<RunningApi> => {
   const { app } = createApp({
@@ -39,6 +39,7 @@ export const startApi = async (
     temporal: deps.client,
     logger: deps.logger,
     bodyLimitBytes: config.CUSTODIAN_BODY_LIMIT_BYTES,
+    subjects: { keyring: deps.keyring, stagingDir: deps.stagingDir, taskQueue: config.TEMPORAL_TASK_QUEUE },
   });
   const server: ServerType = await new Promise((resolve, reject) => {
     const s = serve({ fetch: app.fetch, port: config.PORT, hostname: config.HOST }, () => resolve(s));
@@ -72,7 +73,7 @@ export const startWorker = async (
     connection,
     namespace: config.TEMPORAL_NAMESPACE,
     taskQueue: config.TEMPORAL_TASK_QUEUE,
-    activities: createActivities({ db: deps.database.db, keyring: deps.keyring }),
+    activities: createActivities({ db: deps.database.db, keyring: deps.keyring, stagingDir: deps.stagingDir }),
     dataConverter: dataConverterFor(deps.keyring),
   });
   const done = worker.run().finally(() => connection.close());

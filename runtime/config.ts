@@ -1,4 +1,4 @@
-import { resolve } from 'node:path';
+import { join, resolve } from 'node:path';
 import { z } from 'zod';
 import { TASK_QUEUE_DEFAULT } from '../domain/ids';
 
@@ -42,3 +42,6 @@ export const loadConfig = (env: NodeJS.ProcessEnv = process.env): Config => {
   }
   return { ...parsed.data, dataDir: resolve(parsed.data.CUSTODIAN_DATA_DIR) };
 };
+
+/** Uploads staged for import; the API writes and the workers read it, so it must be shared storage. */
+export const importStagingDir = (config: Config): string => join(config.dataDir, 'imports');

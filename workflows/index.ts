@@ -1,1 +1,2 @@
 export { selfCheck } from './self-check';
+export { subjectImport } from './subject-import';

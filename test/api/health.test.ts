@@ -21,7 +21,13 @@ afterAll(async () => {
 const appWithoutDatabase = () => {
   const logLines: string[] = [];
   const logger = createLogger('debug', { write: (line: string) => void logLines.push(line) });
-  const { app } = createApp({ db: unreachable, temporal: api.temporal.client, logger, bodyLimitBytes: 1024 });
+  const { app } = createApp({
+    db: unreachable,
+    temporal: api.temporal.client,
+    logger,
+    bodyLimitBytes: 1024,
+    subjects: api.subjects,
+  });
   return { app, logLines };
 };
 

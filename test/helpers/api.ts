@@ -1,4 +1,8 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { createApp, type App } from '../../api/app';
+import type { SubjectApiDeps } from '../../api/routes/subject-imports';
 import { createUser, issueApiKey, type Role } from '../../api/api-keys';
 import type { Metrics } from '../../api/metrics';
 import type { Db } from '../../db/client';
@@ -45,6 +49,7 @@ export interface TestApi {
   temporal: TestTemporal;
   /** Every JSON log line the app wrote, for assertions on what is (not) logged. */
   logLines: string[];
+  subjects: SubjectApiDeps;
   close(): Promise<void>;
 }
 
@@ -54,11 +59,14 @@ export const createTestApi = async (options: { bodyLimitBytes?: number } = {}): 
   const temporal = await connectTestTemporal();
   const logLines: string[] = [];
   const logger = createLogger('debug', { write: (line: string) => void logLines.push(line) });
+  const stagingDir = mkdtempSync(join(tmpdir(), 'custodian-api-staging-'));
+  const subjects: SubjectApiDeps = { keyring: temporal.keyring, stagingDir, taskQueue: temporal.taskQueue('api') };
   const { app, metrics } = createApp({
     db: database,
     temporal: temporal.client,
     logger,
     bodyLimitBytes: options.bodyLimitBytes ?? 64 * 1024,
+    subjects,
   });
   return {
     app,
@@ -66,9 +74,11 @@ export const createTestApi = async (options: { bodyLimitBytes?: number } = {}): 
     database,
     temporal,
     logLines,
+    subjects,
     close: async () => {
       await temporal.close();
       await database.drop();
+      rmSync(stagingDir, { recursive: true, force: true });
     },
   };
 };

@@ -48,7 +48,7 @@ const worker = await Worker.create({
   connection: await NativeConnection.connect({ address: server.address }),
   taskQueue,
   workflowsPath,
-  activities: createActivities({ db: database.db, keyring }),
+  activities: createActivities({ db: database.db, keyring, stagingDir }),
 });
 const client = new Client({ connection: await Connection.connect({ address: server.address }) });
 

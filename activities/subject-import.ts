@@ -1,0 +1,221 @@
+import { access } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import { Context } from '@temporalio/activity';
+import { ApplicationFailure, CancelledFailure } from '@temporalio/common';
+import { and, eq } from 'drizzle-orm';
+import type { Db } from '../db/client';
+import { subjectImports } from '../db/schema';
+import type { Catalog } from '../domain/catalog';
+import { importWorkflowId } from '../domain/ids';
+import {
+  addCounts,
+  zeroCounts,
+  type ImportCounts,
+  type ImportCursor,
+  type ImportMode,
+  type ImportReport,
+  type ImportStatus,
+} from '../domain/subject-import';
+import type { Keyring } from '../runtime/keyring';
+import { appendAudit } from './audit';
+import { loadCatalog } from './catalog';
+import { removeStagedFile, stagedFilePath, StagedFileReader } from './import-staging';
+import { commitBatch, committedBatch, type BatchDeps, type BatchOutcome } from './subject-import-batch';
+import type { PreparedBatch } from './subject-prepare';
+import { createPreparePool, defaultPrepareThreads, type PreparePool } from './subject-prepare-pool';
+
+export interface ImportDeps {
+  db: Db;
+  keyring: Keyring;
+  /** Defaults to the catalog loaded from the environment (CUSTODIAN_CATALOG_FILE). */
+  catalog?: Catalog;
+  /** Where uploads are staged; defaults to `<CUSTODIAN_DATA_DIR>/imports`. */
+  stagingDir?: string;
+  /** Threads that parse and encrypt; 0 prepares on the main thread. Default: CUSTODIAN_IMPORT_THREADS or cores − 1. */
+  prepareThreads?: number;
+}
+
+export const defaultStagingDir = (env: NodeJS.ProcessEnv = process.env): string =>
+  join(resolve(env.CUSTODIAN_DATA_DIR?.trim() || '.data'), 'imports');
+
+export interface BeginImportInput {
+  importId: string;
+  mode: ImportMode;
+  requestedBy: string;
+  totalLines: number;
+  stagedBytes: number;
+}
+
+export interface ImportBatchesInput {
+  importId: string;
+  mode: ImportMode;
+  cursor: ImportCursor;
+  batchLines: number;
+  /** Stop after this many batches (the workflow calls again). */
+  maxBatches: number;
+}
+
+/** Heartbeat details: where a retried attempt resumes, and what this call has counted so far. */
+export interface ImportHeartbeat {
+  cursor: ImportCursor;
+  counts: ImportCounts;
+  batches: number;
+}
+
+export interface ImportBatchesResult extends ImportHeartbeat {
+  done: boolean;
+}
+
+export interface FinishImportInput {
+  importId: string;
+  status: Exclude<ImportStatus, 'running'>;
+  /** A failure type such as StagedFileMissing: never a message that could quote data. */
+  error?: string;
+}
+
+type Step = { kind: 'end' } | { kind: 'committed'; outcome: BatchOutcome } | { kind: 'prepared'; batch: PreparedBatch };
+
+const stagedFileMissing = (importId: string) =>
+  ApplicationFailure.nonRetryable(`the staged file of import ${importId} is missing`, 'StagedFileMissing');
+
+export const importActivities = (d: ImportDeps) => {
+  const catalog = d.catalog ?? loadCatalog();
+  const stagingDir = d.stagingDir ?? defaultStagingDir();
+  const batchDeps: BatchDeps = { db: d.db, keyring: d.keyring, catalog };
+  let pool: PreparePool | undefined;
+  // Threads start on the first import and stay (unreferenced while idle) for the next.
+  const preparePool = () => (pool ??= createPreparePool(batchDeps, d.prepareThreads ?? defaultPrepareThreads()));
+
+  return {
+    /** Records the import (idempotent) and audits its start. */
+    async beginSubjectImport(input: BeginImportInput): Promise<void> {
+      await access(stagedFilePath(stagingDir, input.importId)).catch(() => {
+        throw stagedFileMissing(input.importId);
+      });
+      await d.db
+        .insert(subjectImports)
+        .values({
+          id: input.importId,
+          mode: input.mode,
+          requestedBy: input.requestedBy,
+          totalLines: input.totalLines,
+          stagedBytes: input.stagedBytes,
+        })
+        .onConflictDoNothing();
+      const execution = Context.current().info.workflowExecution;
+      await appendAudit(d.db, {
+        actor: input.requestedBy,
+        action: 'subject-import.started',
+        targetType: 'subject-import',
+        targetId: input.importId,
+        workflowId: execution?.workflowId,
+        runId: execution?.runId,
+        details: { mode: input.mode, totalLines: input.totalLines, stagedBytes: input.stagedBytes },
+        idempotencyKey: `${importWorkflowId(input.importId)}:started`,
+      });
+    },
+
+    /**
+     * Imports up to `maxBatches` batches from the cursor, each committed in its own transaction, and
+     * heartbeats the byte offset after each. A retry resumes from the last heartbeat; batches committed
+     * after it are recognised by their start offset and counted from their recorded row.
+     */
+    async importSubjectBatches(input: ImportBatchesInput): Promise<ImportBatchesResult> {
+      const ctx = Context.current();
+      const resumed = ctx.info.heartbeatDetails as ImportHeartbeat | undefined;
+      let state: ImportHeartbeat =
+        resumed && resumed.cursor.offset >= input.cursor.offset
+          ? resumed
+          : { cursor: input.cursor, counts: zeroCounts(), batches: 0 };
+      const reader = await StagedFileReader.open(stagedFilePath(stagingDir, input.importId), state.cursor).catch(
+        (err: NodeJS.ErrnoException) => {
+          throw err.code === 'ENOENT' ? stagedFileMissing(input.importId) : err;
+        },
+      );
+      // Read ahead: while one batch commits, the next ones are parsed and encrypted in the pool.
+      const pool = preparePool();
+      const queue: Promise<Step>[] = [];
+      let readFrom: ImportCursor | undefined = state.cursor;
+      let scheduled = state.batches;
+      const readNext = async (): Promise<void> => {
+        const cursor = readFrom!;
+        scheduled += 1;
+        const done = await committedBatch(d.db, input.importId, cursor);
+        if (done) {
+          reader.seek(done.end);
+          readFrom = done.end;
+          queue.push(Promise.resolve({ kind: 'committed', outcome: done }));
+          return;
+        }
+        const lines = await reader.nextBatch(input.batchLines);
+        readFrom = lines.atEnd ? undefined : lines.end;
+        if (lines.lines.length === 0) {
+          queue.push(Promise.resolve({ kind: 'end' }));
+          return;
+        }
+        const prepared = pool.prepare(lines);
+        prepared.catch(() => {});
+        queue.push(prepared.then((batch) => ({ kind: 'prepared', batch })));
+      };
+
+      let done = false;
+      try {
+        while (!done) {
+          while (readFrom && scheduled < input.maxBatches && queue.length <= pool.size) await readNext();
+          const next = queue.shift();
+          if (!next) break;
+          const current = await next;
+          if (current.kind === 'end') {
+            done = true;
+            break;
+          }
+          const outcome =
+            current.kind === 'committed'
+              ? current.outcome
+              : await commitBatch(batchDeps, input.importId, input.mode, current.batch);
+          state = { cursor: outcome.end, counts: addCounts(state.counts, outcome.counts), batches: state.batches + 1 };
+          ctx.heartbeat(state);
+          done = current.kind === 'prepared' && current.batch.atEnd;
+          if (ctx.cancellationSignal.aborted) throw new CancelledFailure('the import was cancelled');
+        }
+      } finally {
+        await Promise.allSettled(queue);
+        await reader.close();
+      }
+      return { ...state, done };
+    },
+
+    /** Closes the import (idempotent), audits the final counts and deletes the staged plaintext. */
+    async finishSubjectImport(input: FinishImportInput): Promise<ImportReport> {
+      await d.db
+        .update(subjectImports)
+        .set({ status: input.status, error: input.error ?? null, finishedAt: new Date() })
+        .where(and(eq(subjectImports.id, input.importId), eq(subjectImports.status, 'running')));
+      const [row] = await d.db.select().from(subjectImports).where(eq(subjectImports.id, input.importId));
+      if (!row) throw ApplicationFailure.nonRetryable(`import ${input.importId} was never begun`, 'ImportNotFound');
+      const report: ImportReport = {
+        importId: row.id,
+        status: row.status,
+        total: row.totalLines,
+        imported: row.imported,
+        updated: row.updated,
+        duplicates: row.duplicates,
+        rejected: row.rejected,
+        unclassifiedFields: row.unclassifiedFields,
+      };
+      const execution = Context.current().info.workflowExecution;
+      await appendAudit(d.db, {
+        actor: 'system',
+        action: `subject-import.${row.status}`,
+        targetType: 'subject-import',
+        targetId: row.id,
+        workflowId: execution?.workflowId,
+        runId: execution?.runId,
+        details: { ...report, requestedBy: row.requestedBy, error: row.error },
+        idempotencyKey: `${importWorkflowId(row.id)}:finished`,
+      });
+      await removeStagedFile(stagingDir, row.id);
+      return report;
+    },
+  };
+};

@@ -1,0 +1,223 @@
+import { randomUUID } from 'node:crypto';
+import { Readable } from 'node:stream';
+import type { ReadableStream as NodeReadableStream } from 'node:stream/web';
+import { z } from '@hono/zod-openapi';
+import { WorkflowNotFoundError, type Client } from '@temporalio/client';
+import { asc, eq } from 'drizzle-orm';
+import { loadCatalog } from '../../activities/catalog';
+import { removeStagedFile, stageImportFile, StagingError } from '../../activities/import-staging';
+import type { Database } from '../../db/client';
+import { importRejects, subjectImports } from '../../db/schema';
+import type { Catalog } from '../../domain/catalog';
+import { importWorkflowId } from '../../domain/ids';
+import { ImportMode, ImportStatus, RejectReason, type SubjectImportInput } from '../../domain/subject-import';
+import type { Keyring } from '../../runtime/keyring';
+import type { subjectImport } from '../../workflows/subject-import';
+import type { RouteDeps } from '../app';
+import { actorOf, defineRoute, endpoint, jsonResponse, v1Resource } from '../auth';
+import { ApiError, problemResponse } from '../errors';
+
+/** What the subject routes need beyond the app's own dependencies. */
+export interface SubjectApiDeps {
+  keyring: Keyring;
+  /** Shared with the workers: they read the staged file from here. */
+  stagingDir: string;
+  taskQueue: string;
+  /** Defaults to the catalog loaded from CUSTODIAN_CATALOG_FILE (or the built-in defaults). */
+  catalog?: Catalog;
+  /** Largest accepted import file; default 10 GiB. */
+  importMaxBytes?: number;
+}
+
+/** Resolved once per app: the catalog file is read at start-up, not per request. */
+export const subjectDeps = ({ subjects: s }: RouteDeps) => ({
+  ...s,
+  catalog: s.catalog ?? loadCatalog(),
+  importMaxBytes: s.importMaxBytes ?? 10 * 2 ** 30,
+});
+
+const NDJSON_TYPES = new Set(['application/x-ndjson', 'application/ndjson', 'application/jsonl']);
+const FIRST_REJECTS = 1000;
+
+const IdParam = z.object({ id: z.uuid().openapi({ param: { name: 'id', in: 'path' } }) });
+const StartQuery = z
+  .object({ mode: ImportMode.default('insert').openapi({ description: 'upsert updates subjects that exist' }) })
+  .strict();
+
+const ImportStarted = z.object({ id: z.uuid() }).openapi('SubjectImportStarted');
+const ImportReject = z
+  .object({ line: z.number().int(), reason: RejectReason, message: z.string() })
+  .openapi('SubjectImportReject');
+const SubjectImport = z
+  .object({
+    id: z.uuid(),
+    status: ImportStatus,
+    mode: ImportMode.nullable(),
+    total: z.number().int().openapi({ description: 'Non-blank lines in the file' }),
+    processed: z.number().int(),
+    imported: z.number().int(),
+    updated: z.number().int(),
+    rejected: z.number().int(),
+    duplicates: z.number().int(),
+    ratePerSecond: z.number(),
+    unclassifiedFields: z.array(z.string()),
+    error: z.string().nullable(),
+    startedAt: z.iso.datetime().nullable(),
+    finishedAt: z.iso.datetime().nullable(),
+    rejects: z.array(ImportReject).openapi({ description: `The first ${FIRST_REJECTS} rejected lines` }),
+  })
+  .openapi('SubjectImport');
+
+const startImport = defineRoute({
+  roles: ['owner'],
+  method: 'post',
+  path: '/subject-imports',
+  tags: ['subject-imports'],
+  summary: 'Import subjects from an NDJSON body (streamed to staging, one subject per line)',
+  request: {
+    query: StartQuery,
+    body: {
+      required: true,
+      content: { 'application/x-ndjson': { schema: z.string().openapi({ format: 'binary' }) } },
+    },
+  },
+  responses: {
+    202: jsonResponse(ImportStarted, 'The import is running'),
+    413: problemResponse('The file is larger than the import limit'),
+    415: problemResponse('The body is not NDJSON'),
+  },
+});
+
+const getImport = defineRoute({
+  roles: ['owner'],
+  method: 'get',
+  path: '/subject-imports/{id}',
+  tags: ['subject-imports'],
+  summary: 'Progress, counts and the first rejects of an import',
+  request: { params: IdParam },
+  responses: { 200: jsonResponse(SubjectImport, 'The import'), 404: problemResponse('No such import') },
+});
+
+const cancelImport = defineRoute({
+  roles: ['owner'],
+  method: 'post',
+  path: '/subject-imports/{id}/cancel',
+  tags: ['subject-imports'],
+  summary: 'Cancel a running import at its next batch boundary',
+  request: { params: IdParam },
+  responses: {
+    202: jsonResponse(ImportStarted, 'Cancellation requested'),
+    404: problemResponse('No such import'),
+    409: problemResponse('The import has finished'),
+  },
+});
+
+const CLOSED: Record<string, z.infer<typeof ImportStatus> | undefined> = {
+  COMPLETED: 'completed',
+  FAILED: 'failed',
+  TERMINATED: 'failed',
+  TIMED_OUT: 'failed',
+  CANCELLED: 'cancelled',
+};
+
+/** The workflow's status when it closed without recording one (terminated, or failed before its last step). */
+const workflowStatus = async (temporal: Client, id: string) => {
+  try {
+    const description = await temporal.workflow.getHandle(importWorkflowId(id)).describe();
+    return { found: true as const, status: CLOSED[description.status.name] ?? ('running' as const) };
+  } catch (err) {
+    if (err instanceof WorkflowNotFoundError) return { found: false as const };
+    throw err;
+  }
+};
+
+const readImport = async (database: Database, temporal: Client, id: string) => {
+  const [row] = await database.db.select().from(subjectImports).where(eq(subjectImports.id, id));
+  const live = !row || row.status === 'running' ? await workflowStatus(temporal, id) : undefined;
+  if (!row && !live?.found) return undefined;
+  const rejects = row
+    ? await database.db
+        .select({ line: importRejects.line, reason: importRejects.reason, message: importRejects.message })
+        .from(importRejects)
+        .where(eq(importRejects.importId, id))
+        .orderBy(asc(importRejects.line))
+        .limit(FIRST_REJECTS)
+    : [];
+  const end = row?.finishedAt ?? new Date();
+  const seconds = row ? Math.max((end.getTime() - row.startedAt.getTime()) / 1000, 0.001) : 1;
+  return {
+    id,
+    status: live?.found ? live.status : (row?.status ?? 'running'),
+    mode: row?.mode ?? null,
+    total: row?.totalLines ?? 0,
+    processed: row?.processedLines ?? 0,
+    imported: row?.imported ?? 0,
+    updated: row?.updated ?? 0,
+    rejected: row?.rejected ?? 0,
+    duplicates: row?.duplicates ?? 0,
+    ratePerSecond: Math.round((row?.processedLines ?? 0) / seconds),
+    unclassifiedFields: row?.unclassifiedFields ?? [],
+    error: row?.error ?? null,
+    startedAt: row?.startedAt.toISOString() ?? null,
+    finishedAt: row?.finishedAt?.toISOString() ?? null,
+    rejects: rejects.map((r) => ({ ...r, reason: r.reason as z.infer<typeof RejectReason> })),
+  };
+};
+
+export const subjectImportRoutes = (deps: RouteDeps) => {
+  const s = subjectDeps(deps);
+  return v1Resource(
+    endpoint(startImport, async (c) => {
+      const mediaType = c.req.header('content-type')?.split(';')[0]?.trim().toLowerCase();
+      if (!mediaType || !NDJSON_TYPES.has(mediaType)) {
+        throw new ApiError(415, 'unsupported-media-type', 'Unsupported media type', 'send application/x-ndjson');
+      }
+      const body = c.req.raw.body;
+      if (!body) throw ApiError.badRequest('the import file is empty');
+      const id = randomUUID();
+      let staged;
+      try {
+        staged = await stageImportFile(s.stagingDir, id, Readable.fromWeb(body as NodeReadableStream<Uint8Array>), {
+          maxBytes: s.importMaxBytes,
+        });
+      } catch (err) {
+        if (!(err instanceof StagingError)) throw err;
+        if (err.code === 'too-large') throw ApiError.payloadTooLarge(s.importMaxBytes);
+        throw ApiError.badRequest(err.message);
+      }
+      const input: SubjectImportInput = {
+        importId: id,
+        mode: c.req.valid('query').mode,
+        requestedBy: actorOf(c.var.principal),
+        totalLines: staged.lines,
+        stagedBytes: staged.bytes,
+      };
+      try {
+        await deps.temporal.workflow.start<typeof subjectImport>('subjectImport', {
+          taskQueue: s.taskQueue,
+          workflowId: importWorkflowId(id),
+          args: [input],
+        });
+      } catch (err) {
+        await removeStagedFile(s.stagingDir, id);
+        throw err;
+      }
+      deps.metrics.recordWorkflowStart('subjectImport');
+      return c.json({ id }, 202);
+    }),
+    endpoint(getImport, async (c) => {
+      const { id } = c.req.valid('param');
+      const found = await readImport(deps.db, deps.temporal, id);
+      if (!found) throw ApiError.notFound(`subject import ${id}`);
+      return c.json(found, 200);
+    }),
+    endpoint(cancelImport, async (c) => {
+      const { id } = c.req.valid('param');
+      const found = await readImport(deps.db, deps.temporal, id);
+      if (!found) throw ApiError.notFound(`subject import ${id}`);
+      if (found.status !== 'running') throw ApiError.conflict('import-finished', `the import is ${found.status}`);
+      await deps.temporal.workflow.getHandle(importWorkflowId(id)).cancel();
+      return c.json({ id }, 202);
+    }),
+  );
+};

@@ -1,0 +1,127 @@
+import { z } from '@hono/zod-openapi';
+import { subjectRegistry, UnknownPurposeError } from '../../activities/subjects';
+import { Classification, Purpose } from '../../domain/catalog';
+import type { RouteDeps } from '../app';
+import { actorOf, defineRoute, endpoint, jsonResponse, v1Resource } from '../auth';
+import { ApiError, problemResponse } from '../errors';
+import { subjectDeps } from './subject-imports';
+
+const FieldView = z
+  .object({
+    classification: Classification,
+    classified: z.boolean().openapi({ description: 'False for a field the catalog did not name at import' }),
+    value: z
+      .union([z.string(), z.number(), z.boolean()])
+      .nullable()
+      .openapi({ description: 'Masked unless revealed; null once the subject was crypto-shredded' }),
+    masked: z.boolean(),
+  })
+  .openapi('SubjectField');
+
+const Subject = z
+  .object({
+    id: z.uuid(),
+    externalRef: z.string(),
+    jurisdiction: z.string(),
+    locale: z.string(),
+    status: z.enum(['active', 'restricted', 'destroyed']),
+    retentionUntil: z.string().nullable(),
+    legalHold: z.boolean(),
+    importId: z.string().nullable(),
+    createdAt: z.iso.datetime(),
+    updatedAt: z.iso.datetime(),
+    fields: z.record(z.string(), FieldView),
+  })
+  .openapi('Subject');
+
+const RevealedSubject = Subject.extend({
+  reveal: z
+    .object({ purpose: z.string(), revealed: z.array(z.string()), withheld: z.array(z.string()) })
+    .optional()
+    .openapi({ description: 'Present on a reveal: which fields the purpose covered' }),
+}).openapi('SubjectWithReveal');
+
+const SubjectList = z.object({ items: z.array(Subject) }).openapi('SubjectList');
+
+const IdParam = z.object({ id: z.uuid().openapi({ param: { name: 'id', in: 'path' } }) });
+
+const RevealQuery = z
+  .object({
+    reveal: z
+      .enum(['0', '1', 'true', 'false'])
+      .optional()
+      .openapi({ description: '1 decrypts the fields the purpose covers (owner only, audited)' }),
+    purpose: Purpose.optional().openapi({ description: 'Required with reveal: a purpose from the data catalog' }),
+  })
+  .strict();
+
+const SearchQuery = z
+  .object({
+    externalRef: z.string().min(1).max(128).optional(),
+    phone: z.string().min(1).max(64).optional(),
+    idNumber: z.string().min(1).max(64).optional(),
+    email: z.string().min(1).max(254).optional(),
+  })
+  .strict()
+  .refine((q) => Object.values(q).filter((v) => v !== undefined).length === 1, {
+    error: 'give exactly one of externalRef, phone, idNumber, email',
+  });
+
+const getSubject = defineRoute({
+  roles: ['owner', 'auditor'],
+  method: 'get',
+  path: '/subjects/{id}',
+  tags: ['subjects'],
+  summary: 'A subject with classification-aware masked values; `?reveal=1&purpose=` decrypts (owner, audited)',
+  request: { params: IdParam, query: RevealQuery },
+  responses: { 200: jsonResponse(RevealedSubject, 'The subject'), 404: problemResponse('No such subject') },
+});
+
+const searchSubjects = defineRoute({
+  roles: ['owner', 'auditor'],
+  method: 'get',
+  path: '/subjects',
+  tags: ['subjects'],
+  summary: 'Find subjects by externalRef, or by phone, idNumber or email through the keyed blind index',
+  request: { query: SearchQuery },
+  responses: { 200: jsonResponse(SubjectList, 'Matching subjects, masked') },
+});
+
+export const subjectRoutes = (deps: RouteDeps) => {
+  const { keyring, catalog } = subjectDeps(deps);
+  const subjects = subjectRegistry({ db: deps.db.db, keyring, catalog });
+
+  return v1Resource(
+    endpoint(getSubject, async (c) => {
+      const { id } = c.req.valid('param');
+      const { reveal, purpose } = c.req.valid('query');
+      if (reveal !== '1' && reveal !== 'true') {
+        const subject = await subjects.get(id);
+        if (!subject) throw ApiError.notFound(`subject ${id}`);
+        return c.json(subject, 200);
+      }
+      if (c.var.principal.role !== 'owner') throw ApiError.forbidden('revealing values requires the role owner');
+      if (!purpose) {
+        throw ApiError.badRequest('a reveal needs a purpose', [{ path: 'purpose', message: 'required with reveal' }]);
+      }
+      try {
+        const revealed = await subjects.reveal(id, { actor: actorOf(c.var.principal), purpose });
+        if (!revealed) throw ApiError.notFound(`subject ${id}`);
+        const { subject, ...reveal } = revealed;
+        return c.json({ ...subject, reveal }, 200);
+      } catch (err) {
+        if (!(err instanceof UnknownPurposeError)) throw err;
+        throw ApiError.badRequest(err.message, [{ path: 'purpose', message: 'not a purpose in the data catalog' }]);
+      }
+    }),
+    endpoint(searchSubjects, async (c) => {
+      const { externalRef, ...byField } = c.req.valid('query');
+      if (externalRef !== undefined) return c.json({ items: await subjects.findByExternalRef(externalRef) }, 200);
+      const [field, value] = Object.entries(byField).find(([, v]) => v !== undefined)!;
+      if (!subjects.searchableFields.includes(field)) {
+        throw ApiError.badRequest(`${field} has no blind index`, [{ path: field, message: 'not searchable' }]);
+      }
+      return c.json({ items: await subjects.findByField(field, value!) }, 200);
+    }),
+  );
+};

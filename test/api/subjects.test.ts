@@ -1,0 +1,269 @@
+import { randomUUID } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { mkdtemp, readdir, rm, stat } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Worker } from '@temporalio/worker';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createActivities } from '../../activities';
+import { stagedFilePath } from '../../activities/import-staging';
+import { createApp, type App } from '../../api/app';
+import { defaultCatalog } from '../../domain/catalog';
+import { importWorkflowId } from '../../domain/ids';
+import { createLogger } from '../../runtime/logger';
+import { bundleWorkflows } from '../../runtime/worker';
+import { bearer, readJson, seedPrincipal, type Problem } from '../helpers/api';
+import { createTestDatabase, type TestDatabase } from '../helpers/db';
+import { badLines, fakeSubject } from '../helpers/subject-files';
+import { connectTestTemporal, type TestTemporal } from '../helpers/temporal';
+
+interface SubjectBody {
+  id: string;
+  externalRef: string;
+  fields: Record<string, { classification: string; value: unknown; masked: boolean }>;
+  reveal?: { purpose: string; revealed: string[]; withheld: string[] };
+}
+interface ImportBody {
+  status: string;
+  total: number;
+  imported: number;
+  rejected: number;
+  duplicates: number;
+  ratePerSecond: number;
+  rejects: { line: number; reason: string; message: string }[];
+}
+
+let database: TestDatabase;
+let temporal: TestTemporal;
+let app: App;
+let worker: Worker;
+let running: Promise<void>;
+let dir: string;
+let stagingDir: string;
+let owner: string;
+let auditor: string;
+let ownerId: string;
+let subjectId: string;
+const logLines: string[] = [];
+
+const ndjson = (key: string) => ({ ...bearer(key), 'content-type': 'application/x-ndjson' });
+const get = (path: string, key: string) => app.request(path, { headers: bearer(key) });
+
+const waitForImport = async (id: string): Promise<ImportBody> => {
+  const deadline = Date.now() + 60_000;
+  for (;;) {
+    const body = await readJson<ImportBody>(await get(`/v1/subject-imports/${id}`, owner));
+    if (body.status !== 'running') return body;
+    if (Date.now() > deadline) throw new Error(`import ${id} still running`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+};
+
+beforeAll(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'custodian-subjects-api-'));
+  stagingDir = join(dir, 'staging');
+  let workflowBundle;
+  [database, temporal, workflowBundle] = await Promise.all([
+    createTestDatabase(),
+    connectTestTemporal(),
+    bundleWorkflows(),
+  ]);
+  const taskQueue = temporal.taskQueue('subjects-api');
+  ({ app } = createApp({
+    db: database,
+    temporal: temporal.client,
+    logger: createLogger('debug', { write: (line: string) => void logLines.push(line) }),
+    bodyLimitBytes: 64 * 1024,
+    subjects: { keyring: temporal.keyring, stagingDir, taskQueue, catalog: defaultCatalog },
+  }));
+  worker = await Worker.create({
+    connection: temporal.nativeConnection,
+    taskQueue,
+    workflowBundle,
+    activities: createActivities({ db: database.db, keyring: temporal.keyring, catalog: defaultCatalog, stagingDir }),
+    dataConverter: temporal.dataConverter,
+  });
+  running = worker.run();
+  ({ key: owner, userId: ownerId } = await seedPrincipal(database.db, 'owner'));
+  ({ key: auditor } = await seedPrincipal(database.db, 'auditor'));
+});
+afterAll(async () => {
+  worker?.shutdown();
+  await running;
+  await temporal?.close();
+  await database?.drop();
+  await rm(dir, { recursive: true, force: true });
+});
+
+describe('POST /v1/subject-imports', () => {
+  it('refuses a body that is not NDJSON with 415 or 400 at once, staging nothing', async () => {
+    const wrongType = await app.request('/v1/subject-imports', { method: 'POST', headers: bearer(owner), body: '[]' });
+    expect(wrongType.status).toBe(415);
+    const csv = await app.request('/v1/subject-imports', {
+      method: 'POST',
+      headers: ndjson(owner),
+      body: 'ref,name\n1,x\n',
+    });
+    expect(csv.status).toBe(400);
+    expect((await readJson<Problem>(csv)).detail).toMatch(/not NDJSON/);
+    const denied = await app.request('/v1/subject-imports', { method: 'POST', headers: ndjson(auditor), body: '{}\n' });
+    expect(denied.status).toBe(403);
+    expect(existsSync(stagingDir) ? await readdir(stagingDir) : []).toEqual([]);
+  });
+
+  it('imports a file and reports counts, rate and rejects by line and reason', async () => {
+    const lines = Array.from({ length: 40 }, (_, i) => JSON.stringify(fakeSubject(i, 'API')));
+    const bad = badLines((k) => `API-${String(k).padStart(6, '0')}`);
+    lines.splice(10, 0, bad[0]!.text, bad[6]!.text);
+    const res = await app.request('/v1/subject-imports', {
+      method: 'POST',
+      headers: ndjson(owner),
+      body: `${lines.join('\n')}\n`,
+    });
+    expect(res.status).toBe(202);
+    const { id } = await readJson<{ id: string }>(res);
+    const done = await waitForImport(id);
+    expect(done).toMatchObject({ status: 'completed', total: 42, imported: 40, rejected: 2, duplicates: 0 });
+    expect(done.ratePerSecond).toBeGreaterThan(0);
+    expect(done.rejects).toEqual([
+      { line: 11, reason: 'invalid_json', message: 'line is not valid JSON' },
+      { line: 12, reason: 'missing_external_ref', message: 'externalRef is missing' },
+    ]);
+    expect(logLines.join('\n')).not.toMatch(/测试用户|example\.com/);
+  });
+
+  it('streams a 200 MB body to staging without holding it in memory', { timeout: 120_000 }, async () => {
+    const chunk = Buffer.from(`${JSON.stringify(fakeSubject(1, 'BIG'))}\n`.repeat(2000));
+    const total = 200 * 2 ** 20;
+    let sent = 0;
+    const body = new ReadableStream<Uint8Array>({
+      pull(controller) {
+        if (sent >= total) return controller.close();
+        controller.enqueue(chunk);
+        sent += chunk.length;
+      },
+    });
+    const heapBefore = process.memoryUsage().heapUsed;
+    let heapPeak = heapBefore;
+    const sampler = setInterval(() => (heapPeak = Math.max(heapPeak, process.memoryUsage().heapUsed)), 20);
+    const paused = temporal.taskQueue('no-worker');
+    const { app: idle } = createApp({
+      db: database,
+      temporal: temporal.client,
+      logger: createLogger('silent'),
+      bodyLimitBytes: 64 * 1024,
+      subjects: { keyring: temporal.keyring, stagingDir, taskQueue: paused },
+    });
+    const res = await idle.request('/v1/subject-imports', {
+      method: 'POST',
+      headers: ndjson(owner),
+      body,
+      duplex: 'half',
+    } as RequestInit);
+    clearInterval(sampler);
+    expect(res.status).toBe(202);
+    const { id } = await readJson<{ id: string }>(res);
+    expect(sent).toBeGreaterThanOrEqual(total);
+    expect(heapPeak - heapBefore).toBeLessThan(100 * 2 ** 20);
+    const status = await readJson<ImportBody>(await get(`/v1/subject-imports/${id}`, owner));
+    expect(status).toMatchObject({ status: 'running', imported: 0 });
+    const staged = await stat(stagedFilePath(stagingDir, id));
+    expect(staged.size).toBe(sent);
+
+    const cancel = await idle.request(`/v1/subject-imports/${id}/cancel`, { method: 'POST', headers: bearer(owner) });
+    expect(cancel.status).toBe(202);
+    await temporal.client.workflow.getHandle(importWorkflowId(id)).terminate('test over');
+    expect((await readJson<ImportBody>(await get(`/v1/subject-imports/${id}`, owner))).status).toBe('failed');
+    const again = await idle.request(`/v1/subject-imports/${id}/cancel`, { method: 'POST', headers: bearer(owner) });
+    expect(again.status).toBe(409);
+    await rm(stagedFilePath(stagingDir, id), { force: true });
+  });
+
+  it('answers 404 for an unknown import', async () => {
+    expect((await get(`/v1/subject-imports/${randomUUID()}`, owner)).status).toBe(404);
+  });
+});
+
+describe('GET /v1/subjects', () => {
+  beforeAll(async () => {
+    const res = await get('/v1/subjects?externalRef=API-000003', owner);
+    subjectId = (await readJson<{ items: SubjectBody[] }>(res)).items[0]!.id;
+  });
+
+  it('returns classification-aware masked values to owner and auditor', async () => {
+    for (const key of [owner, auditor]) {
+      const res = await get(`/v1/subjects/${subjectId}`, key);
+      expect(res.status).toBe(200);
+      const subject = await readJson<SubjectBody>(res);
+      expect(subject.externalRef).toBe('API-000003');
+      expect(subject.fields).toMatchObject({
+        name: { classification: 'personal', value: '测*********', masked: true },
+        phone: { classification: 'personal', value: '138****0003', masked: true },
+        email: { value: 't***@example.com', masked: true },
+        idNumber: { classification: 'sensitive', value: '**************0003', masked: true },
+        creditScore: { classification: 'sensitive', value: '******', masked: true },
+        city: { classification: 'general', value: 'Testville', masked: false },
+      });
+    }
+  });
+
+  it('reveals for an owner with a catalog purpose, only the fields it covers, audited first', async () => {
+    const missing = await get(`/v1/subjects/${subjectId}?reveal=1`, owner);
+    expect(missing.status).toBe(400);
+    expect((await readJson<Problem>(missing)).fields).toEqual([{ path: 'purpose', message: 'required with reveal' }]);
+    expect((await get(`/v1/subjects/${subjectId}?reveal=1&purpose=curiosity`, owner)).status).toBe(400);
+
+    const res = await get(`/v1/subjects/${subjectId}?reveal=1&purpose=customer-service`, owner);
+    expect(res.status).toBe(200);
+    const subject = await readJson<SubjectBody>(res);
+    expect(subject.fields.name).toMatchObject({ value: '测试用户000003', masked: false });
+    expect(subject.fields.phone).toMatchObject({ value: '13800000003', masked: false });
+    expect(subject.fields.idNumber?.masked).toBe(true);
+    expect(subject.reveal).toEqual({
+      purpose: 'customer-service',
+      revealed: ['email', 'name', 'phone'],
+      withheld: ['bankAccount', 'creditScore', 'idNumber'],
+    });
+    const [entry] =
+      await database.sql`select actor, details from audit_log where action = 'subject.revealed' and target_id = ${subjectId}`;
+    expect(entry).toEqual({
+      actor: `user:${ownerId}`,
+      details: { fields: ['email', 'name', 'phone'], purpose: 'customer-service' },
+    });
+
+    const credit = await readJson<SubjectBody>(
+      await get(`/v1/subjects/${subjectId}?reveal=1&purpose=credit-assessment`, owner),
+    );
+    expect(credit.fields.creditScore).toMatchObject({ value: 603, masked: false });
+  });
+
+  it('refuses a reveal to an auditor, without an audit entry', async () => {
+    const before = await database.sql`select count(*)::int n from audit_log where action = 'subject.revealed'`;
+    const res = await get(`/v1/subjects/${subjectId}?reveal=1&purpose=customer-service`, auditor);
+    expect(res.status).toBe(403);
+    const after = await database.sql`select count(*)::int n from audit_log where action = 'subject.revealed'`;
+    expect(after[0]!.n).toBe(before[0]!.n);
+  });
+
+  it('finds a subject through the blind index by phone and idNumber, however written', async () => {
+    for (const query of [
+      'phone=138%200000%200003',
+      'idNumber=990000199001010003',
+      'email=TEST.USER.000003@example.com',
+    ]) {
+      const res = await get(`/v1/subjects?${query}`, auditor);
+      expect(res.status, query).toBe(200);
+      expect((await readJson<{ items: SubjectBody[] }>(res)).items.map((s) => s.id)).toEqual([subjectId]);
+    }
+    expect((await readJson<{ items: unknown[] }>(await get('/v1/subjects?phone=13999999999', owner))).items).toEqual(
+      [],
+    );
+    expect((await get('/v1/subjects?phone=1&idNumber=2', owner)).status).toBe(400);
+    expect((await get('/v1/subjects', owner)).status).toBe(400);
+  });
+
+  it('answers 404 for an unknown subject and 401 without a key', async () => {
+    expect((await get(`/v1/subjects/${randomUUID()}`, owner)).status).toBe(404);
+    expect((await app.request(`/v1/subjects/${subjectId}`)).status).toBe(401);
+  });
+});

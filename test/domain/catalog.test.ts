@@ -1,0 +1,64 @@
+import { describe, expect, it } from 'vitest';
+import {
+  blindIndexedFields,
+  Catalog,
+  catalogPurposes,
+  CatalogOverride,
+  classifyField,
+  defaultCatalog,
+  mergeCatalog,
+} from '../../domain/catalog';
+
+describe('data catalog', () => {
+  it('classifies the default credit-data fields', () => {
+    const classes = (names: string[]) => names.map((n) => classifyField(defaultCatalog, n).entry.classification);
+    expect(classes(['name', 'phone', 'email', 'address'])).toEqual(Array(4).fill('personal'));
+    expect(classes(['idNumber', 'bankAccount', 'creditScore', 'creditHistory', 'loanBalance'])).toEqual(
+      Array(5).fill('sensitive'),
+    );
+    expect(classes(['city', 'segment', 'customerSince'])).toEqual(Array(3).fill('general'));
+    expect(Catalog.safeParse(defaultCatalog).success).toBe(true);
+  });
+
+  it('treats an unknown field as personal and unclassified, never as a prototype key', () => {
+    for (const name of ['favouriteColour', 'constructor', 'toString']) {
+      const c = classifyField(defaultCatalog, name);
+      expect(c).toMatchObject({ classified: false, entry: { classification: 'personal' } });
+    }
+  });
+
+  it('blind-indexes idNumber, phone and email', () => {
+    expect(blindIndexedFields(defaultCatalog).sort()).toEqual(['email', 'idNumber', 'phone']);
+  });
+
+  it('merges an override field by field', () => {
+    const override = CatalogOverride.parse({
+      fields: {
+        city: { classification: 'personal', purposes: ['analytics'], retention: 'P1Y' },
+        passport: {
+          classification: 'sensitive',
+          purposes: ['identity-verification'],
+          retention: 'P5Y',
+          blindIndex: true,
+        },
+      },
+    });
+    const merged = mergeCatalog(defaultCatalog, override);
+    expect(classifyField(merged, 'city').entry.classification).toBe('personal');
+    expect(classifyField(merged, 'passport')).toMatchObject({ classified: true, entry: { blindIndex: true } });
+    expect(classifyField(merged, 'name').entry.classification).toBe('personal');
+    expect(catalogPurposes(merged).has('identity-verification')).toBe(true);
+  });
+
+  it('refuses an override that would store unclassified fields in clear, or a bad purpose', () => {
+    expect(
+      CatalogOverride.safeParse({ unclassified: { classification: 'general', purposes: ['x-y'], retention: 'P1Y' } })
+        .success,
+    ).toBe(false);
+    expect(
+      CatalogOverride.safeParse({
+        fields: { a: { classification: 'personal', purposes: ['Bad Purpose'], retention: 'P1Y' } },
+      }).success,
+    ).toBe(false);
+  });
+});
