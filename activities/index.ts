@@ -7,8 +7,8 @@ import { importActivities } from './subject-import';
 export interface ActivityDeps {
   db: Db;
   keyring: Keyring;
-  /** Where import uploads are staged: `<CUSTODIAN_DATA_DIR>/imports` when omitted. */
-  stagingDir?: string;
+  /** Where import uploads are staged (`importStagingDir(config)`), shared with the API. */
+  stagingDir: string;
   /** The data catalog: loaded from CUSTODIAN_CATALOG_FILE (or the defaults) when omitted. */
   catalog?: Catalog;
 }

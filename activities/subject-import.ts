@@ -1,5 +1,4 @@
 import { access } from 'node:fs/promises';
-import { join, resolve } from 'node:path';
 import { Context } from '@temporalio/activity';
 import { ApplicationFailure, CancelledFailure } from '@temporalio/common';
 import { and, eq } from 'drizzle-orm';
@@ -29,14 +28,11 @@ export interface ImportDeps {
   keyring: Keyring;
   /** Defaults to the catalog loaded from the environment (CUSTODIAN_CATALOG_FILE). */
   catalog?: Catalog;
-  /** Where uploads are staged; defaults to `<CUSTODIAN_DATA_DIR>/imports`. */
-  stagingDir?: string;
+  /** Where uploads are staged (`importStagingDir(config)`), shared with the API. */
+  stagingDir: string;
   /** Threads that parse and encrypt; 0 prepares on the main thread. Default: CUSTODIAN_IMPORT_THREADS or cores − 1. */
   prepareThreads?: number;
 }
-
-export const defaultStagingDir = (env: NodeJS.ProcessEnv = process.env): string =>
-  join(resolve(env.CUSTODIAN_DATA_DIR?.trim() || '.data'), 'imports');
 
 export interface BeginImportInput {
   importId: string;
@@ -80,7 +76,7 @@ const stagedFileMissing = (importId: string) =>
 
 export const importActivities = (d: ImportDeps) => {
   const catalog = d.catalog ?? loadCatalog();
-  const stagingDir = d.stagingDir ?? defaultStagingDir();
+  const { stagingDir } = d;
   const batchDeps: BatchDeps = { db: d.db, keyring: d.keyring, catalog };
   let pool: PreparePool | undefined;
   // Threads start on the first import and stay (unreferenced while idle) for the next.
