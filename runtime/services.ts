@@ -35,16 +35,13 @@ export const provideDatabase = async (config: Config, say: Say): Promise<Provide
 export const provideTemporal = async (config: Config, say: Say): Promise<ProvidedTemporal> => {
   if (config.TEMPORAL_ADDRESS) return { address: config.TEMPORAL_ADDRESS, embedded: false, stop: async () => {} };
   const cli = await resolveTemporalCli(process.env, say);
-  if (!cli.path) {
-    throw new Error(
-      'No Temporal CLI: set TEMPORAL_ADDRESS, TEMPORAL_CLI_PATH, or install Go so Custodian can build one',
-    );
-  }
   mkdirSync(config.dataDir, { recursive: true });
+  const dbFile = join(config.dataDir, 'temporal.db');
   const uiPort = (await isPortFree(config.TEMPORAL_UI_PORT)) ? config.TEMPORAL_UI_PORT : await freePort();
+  if (!cli.path) return sdkDevServer(config, dbFile, uiPort, say);
   const server = await startDevServer({
     cliPath: cli.path,
-    dbFile: join(config.dataDir, 'temporal.db'),
+    dbFile,
     namespace: config.TEMPORAL_NAMESPACE,
     ui: true,
     uiPort,
@@ -54,4 +51,16 @@ export const provideTemporal = async (config: Config, say: Say): Promise<Provide
   });
   say(`Temporal: dev server at ${server.address}, Web UI ${server.uiUrl}`);
   return { address: server.address, uiUrl: server.uiUrl, embedded: true, stop: server.stop };
+};
+
+/** The last resort, for machines with internet: the SDK downloads a CLI and runs the same dev server. */
+const sdkDevServer = async (config: Config, dbFile: string, uiPort: number, say: Say): Promise<ProvidedTemporal> => {
+  const { TestWorkflowEnvironment } = await import('@temporalio/testing');
+  say('Temporal: downloading a dev server through the Temporal SDK…');
+  const env = await TestWorkflowEnvironment.createLocal({
+    server: { dbFilename: dbFile, namespace: config.TEMPORAL_NAMESPACE, ui: true, uiPort },
+  });
+  const uiUrl = `http://127.0.0.1:${uiPort}`;
+  say(`Temporal: dev server at ${env.address}, Web UI ${uiUrl}`);
+  return { address: env.address, uiUrl, embedded: true, stop: () => env.teardown() };
 };

@@ -1,5 +1,5 @@
 import { spawn, spawnSync } from 'node:child_process';
-import { accessSync, constants, mkdirSync, renameSync } from 'node:fs';
+import { accessSync, constants, mkdirSync, renameSync, rmSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { delimiter, join } from 'node:path';
 
@@ -40,7 +40,19 @@ const goInstall = async (cacheDir: string, go: string, say: Say): Promise<string
   mkdirSync(staging, { recursive: true });
   say(`Temporal CLI: building temporal@v${TEMPORAL_CLI_VERSION} with 'go install' into ${cacheDir} (a few minutes)…`);
   const started = Date.now();
-  await new Promise<void>((resolve, reject) => {
+  try {
+    await build(go, staging, say, started);
+    renameSync(join(staging, 'temporal'), join(cacheDir, 'temporal'));
+  } finally {
+    rmSync(staging, { recursive: true, force: true });
+  }
+  const target = join(cacheDir, 'temporal');
+  say(`Temporal CLI: built in ${Math.round((Date.now() - started) / 1000)} s → ${target}`);
+  return target;
+};
+
+const build = (go: string, staging: string, say: Say, started: number) =>
+  new Promise<void>((resolve, reject) => {
     const child = spawn(go, ['install', '-v', `github.com/temporalio/cli/cmd/temporal@v${TEMPORAL_CLI_VERSION}`], {
       env: { ...process.env, GOBIN: staging, GOFLAGS: process.env.GOFLAGS ?? '-trimpath' },
       stdio: ['ignore', 'ignore', 'pipe'],
@@ -64,11 +76,6 @@ const goInstall = async (cacheDir: string, go: string, say: Say): Promise<string
       code === 0 ? resolve() : reject(new Error(`go install failed with exit code ${code}:\n${tail}`)),
     );
   });
-  const target = join(cacheDir, 'temporal');
-  renameSync(join(staging, 'temporal'), target);
-  say(`Temporal CLI: built in ${Math.round((Date.now() - started) / 1000)} s → ${target}`);
-  return target;
-};
 
 /**
  * Finds a Temporal CLI: TEMPORAL_CLI_PATH, `temporal` on PATH, the per-user cache, a `go install`
