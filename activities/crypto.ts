@@ -4,7 +4,7 @@ import {
   createHash,
   createHmac,
   createPublicKey,
-  randomBytes,
+  randomFillSync,
   sign as ed25519Sign,
   verify as ed25519Verify,
   type KeyObject,
@@ -39,16 +39,66 @@ const TAG_BYTES = 16;
 const KEY_BYTES = 32;
 const FIELD_FORMAT = 0x01;
 const FIELD_HEADER_BYTES = 1 + 4;
+const UINT32_MAX = 0xffffffff;
+const UINT16_MAX = 0xffff;
 
 const requireKey = (key: Buffer, what: string) => {
   if (key.length !== KEY_BYTES) throw new CryptoError('INVALID_KEY', `${what} must be ${KEY_BYTES} bytes`);
 };
 
-/** nonce | ciphertext | tag */
-const seal = (key: Buffer, aad: Buffer, plaintext: Buffer): Buffer => {
-  const nonce = randomBytes(NONCE_BYTES);
-  const cipher = createCipheriv(ALGORITHM, key, nonce, { authTagLength: TAG_BYTES }).setAAD(aad);
-  return Buffer.concat([nonce, cipher.update(plaintext), cipher.final(), cipher.getAuthTag()]);
+const requireUint32 = (value: number, what: string) => {
+  if (!Number.isInteger(value) || value < 0 || value > UINT32_MAX) {
+    throw new CryptoError('INVALID_KEY', `${what} must be a uint32`);
+  }
+};
+
+/*
+ * Nonces and data keys come from a buffer of CSPRNG output (randomFillSync, 64 KiB at a time) instead
+ * of one randomBytes call each: a call costs about as much as the AES-GCM encryption it feeds. Every
+ * byte is handed out once: the offset only moves forward, taken bytes are copied out, and the buffer is
+ * refilled from the CSPRNG (overwriting only bytes already taken) when too few remain. The buffer is
+ * per thread (module state is not shared between worker threads).
+ */
+const RANDOM_POOL_BYTES = 64 * 1024;
+const randomPool = Buffer.allocUnsafeSlow(RANDOM_POOL_BYTES);
+let randomOffset = RANDOM_POOL_BYTES;
+
+/** Copies `length` fresh CSPRNG bytes into `target` at `at`. */
+const fillRandom = (target: Buffer, at: number, length: number): void => {
+  if (length > RANDOM_POOL_BYTES) {
+    randomFillSync(target, at, length);
+    return;
+  }
+  if (randomOffset + length > RANDOM_POOL_BYTES) {
+    randomFillSync(randomPool);
+    randomOffset = 0;
+  }
+  randomPool.copy(target, at, randomOffset, randomOffset + length);
+  // Taken bytes are wiped so that no copy of a key or nonce lingers in the buffer.
+  randomPool.fill(0, randomOffset, randomOffset + length);
+  randomOffset += length;
+};
+
+/**
+ * `prefix` bytes left for the caller's header | nonce (12) | ciphertext | tag (16), in one buffer. The
+ * nonce is fresh CSPRNG output for every call.
+ */
+const seal = (key: Buffer, aad: Buffer, plaintext: Buffer | string, prefix = 0): Buffer => {
+  const plainBytes = typeof plaintext === 'string' ? Buffer.byteLength(plaintext, 'utf8') : plaintext.length;
+  const out = Buffer.allocUnsafe(prefix + NONCE_BYTES + plainBytes + TAG_BYTES);
+  fillRandom(out, prefix, NONCE_BYTES);
+  const cipher = createCipheriv(ALGORITHM, key, out.subarray(prefix, prefix + NONCE_BYTES), {
+    authTagLength: TAG_BYTES,
+  });
+  cipher.setAAD(aad);
+  const body = typeof plaintext === 'string' ? cipher.update(plaintext, 'utf8') : cipher.update(plaintext);
+  const final = cipher.final();
+  // GCM is a stream mode: the ciphertext is exactly as long as the plaintext.
+  if (body.length + final.length !== plainBytes) throw new Error('AES-GCM returned an unexpected length');
+  body.copy(out, prefix + NONCE_BYTES);
+  final.copy(out, prefix + NONCE_BYTES + body.length);
+  cipher.getAuthTag().copy(out, prefix + NONCE_BYTES + plainBytes);
+  return out;
 };
 
 /** Undefined when the tag does not verify: wrong key, wrong AAD or tampered bytes. */
@@ -65,17 +115,56 @@ const open = (key: Buffer, aad: Buffer, sealed: Buffer): Buffer | undefined => {
   }
 };
 
-const aadOf = (value: Record<string, unknown>) => Buffer.from(canonicalJson(value), 'utf8');
+/*
+ * AAD encoding: fixed-width integers (big-endian) and length-prefixed UTF-8 strings, each AAD starting
+ * with a purpose byte so that a data-key AAD can never equal a field AAD. Length prefixes make the
+ * encoding injective: no two different (subject, field, version) tuples give the same bytes.
+ *
+ * Data-key wrap AAD (sealed under a KEK):
+ *   0x4b 'K' | keyVersion (uint32 BE) | kekVersion (uint32 BE) | len(subjectId) (uint16 BE) | subjectId (UTF-8)
+ *
+ * Field AAD (sealed under the subject's data key):
+ *   0x46 'F' | format (uint8, 0x01) | keyVersion (uint32 BE) | len(subjectId) (uint16 BE) | subjectId (UTF-8)
+ *          | len(field) (uint16 BE) | field (UTF-8)
+ */
+const WRAP_PURPOSE = 0x4b;
+const FIELD_PURPOSE = 0x46;
 
-export const newDataKey = (): Buffer => randomBytes(KEY_BYTES);
+const stringBytes = (value: string, what: string): number => {
+  const length = Buffer.byteLength(value, 'utf8');
+  if (length > UINT16_MAX) throw new CryptoError('INVALID_KEY', `${what} is longer than ${UINT16_MAX} bytes`);
+  return length;
+};
+
+/** Writes len (uint16 BE) | UTF-8 bytes at `at`; returns the offset after it. */
+const writeString = (aad: Buffer, at: number, value: string, length: number): number => {
+  aad.writeUInt16BE(length, at);
+  aad.write(value, at + 2, length, 'utf8');
+  return at + 2 + length;
+};
+
+export const newDataKey = (): Buffer => {
+  const dek = Buffer.allocUnsafeSlow(KEY_BYTES);
+  fillRandom(dek, 0, KEY_BYTES);
+  return dek;
+};
 
 export interface DataKeyRef {
   subjectId: string;
   keyVersion: number;
 }
 
-const wrapAad = (ref: DataKeyRef, kekVersion: number) =>
-  aadOf({ purpose: 'custodian.dek', subjectId: ref.subjectId, keyVersion: ref.keyVersion, kekVersion });
+const wrapAad = (ref: DataKeyRef, kekVersion: number): Buffer => {
+  requireUint32(ref.keyVersion, 'key version');
+  requireUint32(kekVersion, 'KEK version');
+  const subjectBytes = stringBytes(ref.subjectId, 'subject ID');
+  const aad = Buffer.allocUnsafe(1 + 4 + 4 + 2 + subjectBytes);
+  aad.writeUInt8(WRAP_PURPOSE, 0);
+  aad.writeUInt32BE(ref.keyVersion, 1);
+  aad.writeUInt32BE(kekVersion, 5);
+  writeString(aad, 9, ref.subjectId, subjectBytes);
+  return aad;
+};
 
 /** Wraps a subject's data key under the current KEK; the AAD pins it to subject, key version and KEK version. */
 export const wrapDataKey = (
@@ -115,19 +204,26 @@ export interface FieldRef {
   keyVersion: number;
 }
 
-const fieldAad = (ref: FieldRef) =>
-  aadOf({ format: FIELD_FORMAT, subjectId: ref.subjectId, field: ref.field, keyVersion: ref.keyVersion });
+const fieldAad = (ref: FieldRef): Buffer => {
+  requireUint32(ref.keyVersion, 'key version');
+  const subjectBytes = stringBytes(ref.subjectId, 'subject ID');
+  const fieldBytes = stringBytes(ref.field, 'field name');
+  const aad = Buffer.allocUnsafe(1 + 1 + 4 + 2 + subjectBytes + 2 + fieldBytes);
+  aad.writeUInt8(FIELD_PURPOSE, 0);
+  aad.writeUInt8(FIELD_FORMAT, 1);
+  aad.writeUInt32BE(ref.keyVersion, 2);
+  writeString(aad, writeString(aad, 6, ref.subjectId, subjectBytes), ref.field, fieldBytes);
+  return aad;
+};
 
 /** format (0x01) | keyVersion (uint32 BE) | nonce (12) | ciphertext | tag (16); AAD binds subject, field, version. */
 export const encryptField = (dek: Buffer, ref: FieldRef, plaintext: string): Buffer => {
   requireKey(dek, 'data key');
-  if (!Number.isInteger(ref.keyVersion) || ref.keyVersion < 0 || ref.keyVersion > 0xffffffff) {
-    throw new CryptoError('INVALID_KEY', 'key version must be a uint32');
-  }
-  const header = Buffer.alloc(FIELD_HEADER_BYTES);
-  header.writeUInt8(FIELD_FORMAT, 0);
-  header.writeUInt32BE(ref.keyVersion, 1);
-  return Buffer.concat([header, seal(dek, fieldAad(ref), Buffer.from(plaintext, 'utf8'))]);
+  requireUint32(ref.keyVersion, 'key version');
+  const sealed = seal(dek, fieldAad(ref), plaintext, FIELD_HEADER_BYTES);
+  sealed.writeUInt8(FIELD_FORMAT, 0);
+  sealed.writeUInt32BE(ref.keyVersion, 1);
+  return sealed;
 };
 
 /** The data-key version a field value was encrypted under, read from its header (to pick the key). */

@@ -2,7 +2,7 @@ import { parentPort, workerData } from 'node:worker_threads';
 import type { Keyring } from '../runtime/keyring';
 import type { LineBatch } from './import-staging';
 import { prepareBatch, type PrepareDeps } from './subject-prepare';
-import type { ThreadData } from './subject-prepare-pool';
+import { toWire, type ThreadData } from './subject-prepare-pool';
 
 const data = workerData as ThreadData;
 const deps: PrepareDeps = {
@@ -16,8 +16,12 @@ const deps: PrepareDeps = {
 };
 
 parentPort!.on('message', (task: { id: number; batch: LineBatch }) => {
-  prepareBatch(deps, task.batch).then(
-    (prepared) => parentPort!.postMessage({ id: task.id, prepared }),
-    (err: unknown) => parentPort!.postMessage({ id: task.id, error: err instanceof Error ? err.message : String(err) }),
-  );
+  prepareBatch(deps, task.batch)
+    .then(toWire)
+    .then(
+      // The bytes are transferred, not copied.
+      (prepared) => parentPort!.postMessage({ id: task.id, prepared }, [prepared.bytes]),
+      (err: unknown) =>
+        parentPort!.postMessage({ id: task.id, error: err instanceof Error ? err.message : String(err) }),
+    );
 });

@@ -1,4 +1,4 @@
-import { randomUUID } from 'node:crypto';
+import { createDecipheriv, randomUUID } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import {
   blindIndex,
@@ -78,6 +78,76 @@ describe('field encryption', () => {
 
   it('rejects another data key', () => {
     rejects('DECRYPT_FAILED', () => decryptField(newDataKey(), ref, encryptField(dek, ref, plaintext)));
+  });
+});
+
+describe('ciphertext format and randomness', () => {
+  // The AAD layouts documented in activities/crypto.ts, rebuilt here byte for byte.
+  const utf8 = (s: string) => {
+    const bytes = Buffer.from(s, 'utf8');
+    const length = Buffer.alloc(2);
+    length.writeUInt16BE(bytes.length);
+    return Buffer.concat([length, bytes]);
+  };
+  const uint32 = (n: number) => {
+    const b = Buffer.alloc(4);
+    b.writeUInt32BE(n);
+    return b;
+  };
+  const openWith = (key: Buffer, aad: Buffer, sealed: Buffer) => {
+    const decipher = createDecipheriv('aes-256-gcm', key, sealed.subarray(0, 12), { authTagLength: 16 });
+    decipher.setAAD(aad);
+    decipher.setAuthTag(sealed.subarray(sealed.length - 16));
+    return Buffer.concat([decipher.update(sealed.subarray(12, sealed.length - 16)), decipher.final()]);
+  };
+
+  it('binds the field AAD as documented: purpose, format, key version, subject ID, field name', () => {
+    const dek = newDataKey();
+    const ref = { subjectId: randomUUID(), field: '姓名', keyVersion: 7 };
+    const ciphertext = encryptField(dek, ref, '王小明');
+    expect(ciphertext.length).toBe(5 + 12 + Buffer.byteLength('王小明') + 16);
+    const aad = Buffer.concat([Buffer.from([0x46, 0x01]), uint32(7), utf8(ref.subjectId), utf8(ref.field)]);
+    expect(openWith(dek, aad, ciphertext.subarray(5)).toString('utf8')).toBe('王小明');
+  });
+
+  it('binds the data-key AAD as documented: purpose, key version, KEK version, subject ID', () => {
+    const dek = newDataKey();
+    const ref = { subjectId: randomUUID(), keyVersion: 2 };
+    const { wrappedKey, kekVersion } = wrapDataKey(keyring, ref, dek);
+    const aad = Buffer.concat([Buffer.from([0x4b]), uint32(2), uint32(kekVersion), utf8(ref.subjectId)]);
+    expect(openWith(keyring.keks.get(kekVersion)!, aad, wrappedKey).equals(dek)).toBe(true);
+  });
+
+  it('keeps (subject, field) pairs apart even when their concatenations are equal', () => {
+    const dek = newDataKey();
+    const ciphertext = encryptField(dek, { subjectId: 'ab', field: 'c', keyVersion: 1 }, 'x');
+    rejects('DECRYPT_FAILED', () => decryptField(dek, { subjectId: 'a', field: 'bc', keyVersion: 1 }, ciphertext));
+  });
+
+  it('refuses names too long to length-prefix', () => {
+    const long = 'x'.repeat(0x10000);
+    rejects('INVALID_KEY', () =>
+      encryptField(newDataKey(), { subjectId: randomUUID(), field: long, keyVersion: 1 }, 'v'),
+    );
+  });
+
+  it('never hands out the same nonce or data key twice, across refills of the random buffer', () => {
+    const dek = newDataKey();
+    const ref = { subjectId: randomUUID(), field: 'email', keyVersion: 1 };
+    const nonces = new Set<string>();
+    const keys = new Set<string>();
+    // 12,000 nonces and 2,000 keys: 208,000 bytes, three refills of the 64 KiB buffer.
+    for (let i = 0; i < 12_000; i++) nonces.add(encryptField(dek, ref, 'v').subarray(5, 17).toString('hex'));
+    for (let i = 0; i < 2_000; i++) keys.add(newDataKey().toString('hex'));
+    expect(nonces.size).toBe(12_000);
+    expect(keys.size).toBe(2_000);
+    const first = newDataKey();
+    const second = newDataKey();
+    // Each key is its own copy: taking more random bytes never changes a key already handed out.
+    const copy = Buffer.from(first);
+    for (let i = 0; i < 10_000; i++) newDataKey();
+    expect(first.equals(copy)).toBe(true);
+    expect(first.equals(second)).toBe(false);
   });
 });
 
