@@ -4,6 +4,7 @@ import type { ReadableStream as NodeReadableStream } from 'node:stream/web';
 import { z } from '@hono/zod-openapi';
 import { WorkflowNotFoundError, type Client } from '@temporalio/client';
 import { asc, eq } from 'drizzle-orm';
+import { appendAudit } from '../../activities/audit';
 import { loadCatalog } from '../../activities/catalog';
 import { removeStagedFile, stageImportFile, StagingError } from '../../activities/import-staging';
 import type { Database } from '../../db/client';
@@ -216,6 +217,15 @@ export const subjectImportRoutes = (deps: RouteDeps) => {
       const found = await readImport(deps.db, deps.temporal, id);
       if (!found) throw ApiError.notFound(`subject import ${id}`);
       if (found.status !== 'running') throw ApiError.conflict('import-finished', `the import is ${found.status}`);
+      // The workflow records the outcome as the system; who asked for it is recorded here.
+      await appendAudit(deps.db.db, {
+        actor: actorOf(c.var.principal),
+        action: 'subject-import.cancel-requested',
+        targetType: 'subject-import',
+        targetId: id,
+        workflowId: importWorkflowId(id),
+        idempotencyKey: `${importWorkflowId(id)}:cancel-requested`,
+      });
       await deps.temporal.workflow.getHandle(importWorkflowId(id)).cancel();
       return c.json({ id }, 202);
     }),

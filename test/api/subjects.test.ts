@@ -172,6 +172,9 @@ describe('POST /v1/subject-imports', () => {
 
     const cancel = await idle.request(`/v1/subject-imports/${id}/cancel`, { method: 'POST', headers: bearer(owner) });
     expect(cancel.status).toBe(202);
+    const [requested] = await database.sql`
+      select actor, workflow_id from audit_log where action = 'subject-import.cancel-requested' and target_id = ${id}`;
+    expect(requested).toEqual({ actor: `user:${ownerId}`, workflow_id: importWorkflowId(id) });
     await temporal.client.workflow.getHandle(importWorkflowId(id)).terminate('test over');
     expect((await readJson<ImportBody>(await get(`/v1/subject-imports/${id}`, owner))).status).toBe('failed');
     const again = await idle.request(`/v1/subject-imports/${id}/cancel`, { method: 'POST', headers: bearer(owner) });
