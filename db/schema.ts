@@ -101,13 +101,6 @@ export const subjectKeys = pgTable(
   (t) => [primaryKey({ columns: [t.subjectId, t.keyVersion] })],
 );
 
-/** Records that a workflow step's side effect happened, so a retried activity does it once. */
-export const activityEffects = pgTable('activity_effects', {
-  idempotencyKey: text('idempotency_key').primaryKey(),
-  result: jsonb('result').$type<unknown>(),
-  createdAt: createdAt(),
-});
-
 /**
  * One row per subject and field. Personal and sensitive values are only ciphertext (AES-256-GCM under
  * the subject's data key); general values are plain. The blind index is a keyed HMAC, never the value.

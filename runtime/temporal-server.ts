@@ -5,7 +5,6 @@ import { freePort } from './ports';
 export interface DevServer {
   address: string;
   uiUrl?: string;
-  process: ChildProcess;
   stop(): Promise<void>;
 }
 
@@ -86,5 +85,5 @@ export const startDevServer = async (options: DevServerOptions): Promise<DevServ
     await stop();
     throw err;
   }
-  return { address, uiUrl: uiPort ? `http://127.0.0.1:${uiPort}` : undefined, process: child, stop };
+  return { address, uiUrl: uiPort ? `http://127.0.0.1:${uiPort}` : undefined, stop };
 };
