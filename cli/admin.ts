@@ -5,7 +5,7 @@ import { runMigrations } from '../db/migrate';
 import { ConfigError, loadConfig } from '../runtime/config';
 import { generateKeyFile } from '../runtime/keyring';
 import { readRuntimeFile } from '../runtime/runtime-file';
-import { provideDatabase } from '../runtime/services';
+import { provideDatabase } from '../runtime/provision';
 import { resolveTemporalCli } from '../runtime/temporal-cli';
 
 const say = (line: string) => console.error(`[custodian] ${line}`);

@@ -10,7 +10,7 @@ import { ConfigError, importStagingDir, loadConfig, type Config } from '../runti
 import { loadKeyring } from '../runtime/keyring';
 import { createLogger } from '../runtime/logger';
 import { removeRuntimeFile, writeRuntimeFile } from '../runtime/runtime-file';
-import { provideDatabase, provideTemporal, type Say } from '../runtime/services';
+import { provideDatabase, provideTemporal, type Say } from '../runtime/provision';
 import { selfCheck } from '../workflows';
 
 const say: Say = (line) => console.log(`[custodian] ${line}`);

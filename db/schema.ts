@@ -39,6 +39,8 @@ export const apiKeys = pgTable(
       .references(() => users.id),
     prefix: text('prefix').notNull(),
     keyHash: text('key_hash').notNull(),
+    /** The audit actor that issued the key (`user:<id>`, `cli:…`, `system:…`). */
+    issuedBy: text('issued_by'),
     createdAt: createdAt(),
     revokedAt: timestamp('revoked_at', { withTimezone: true }),
   },
@@ -57,6 +59,8 @@ export const auditLog = pgTable(
     targetId: text('target_id').notNull(),
     workflowId: text('workflow_id'),
     runId: text('run_id'),
+    /** The API key the actor used, when the change came through the API. */
+    apiKeyId: text('api_key_id'),
     details: jsonb('details').$type<Record<string, unknown>>().notNull(),
     idempotencyKey: text('idempotency_key').notNull(),
     prevHash: text('prev_hash').notNull(),
@@ -193,4 +197,43 @@ export const importRejects = pgTable(
     message: text('message').notNull(),
   },
   (t) => [primaryKey({ columns: [t.importId, t.line] })],
+);
+
+/**
+ * Signed anchors of the audit chain: Ed25519 over (number, seq, head hash, time, previous checkpoint's
+ * hash). Also written to a sink the database role cannot rewrite, so a cut tail or a rehashed chain shows.
+ */
+export const auditCheckpoints = pgTable('audit_checkpoints', {
+  /** Gap-free checkpoint number, starting at 1. */
+  number: bigint('number', { mode: 'number' }).primaryKey(),
+  at: timestamp('at', { withTimezone: true }).notNull(),
+  /** The chain head this checkpoint anchors (0 and the genesis hash for an empty chain). */
+  seq: bigint('seq', { mode: 'number' }).notNull(),
+  headHash: text('head_hash').notNull(),
+  prevCheckpointHash: text('prev_checkpoint_hash').notNull(),
+  /** SHA-256 of the canonical signed content; the next checkpoint's prev_checkpoint_hash. */
+  hash: text('hash').notNull(),
+  /** Ed25519 signature (base64) by the keyring's signing key, and that key's ID. */
+  signature: text('signature').notNull(),
+  keyId: text('key_id').notNull(),
+});
+
+/**
+ * `Idempotency-Key` of a POST that starts a workflow: the same key from the same user on the same route
+ * returns the first result; with a different body it is a conflict.
+ */
+export const requestIdempotency = pgTable(
+  'request_idempotency',
+  {
+    userId: uuid('user_id').notNull(),
+    route: text('route').notNull(),
+    key: text('key').notNull(),
+    /** SHA-256 of the request (query and body), never the body itself. */
+    requestHash: text('request_hash').notNull(),
+    /** What the first request created (e.g. the import ID). */
+    resourceId: text('resource_id').notNull(),
+    workflowId: text('workflow_id').notNull(),
+    createdAt: createdAt(),
+  },
+  (t) => [primaryKey({ columns: [t.userId, t.route, t.key] })],
 );
