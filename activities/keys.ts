@@ -2,7 +2,7 @@ import { desc, eq, inArray } from 'drizzle-orm';
 import type { Db } from '../db/client';
 import { subjectKeys } from '../db/schema';
 import type { Keyring } from '../runtime/keyring';
-import { newDataKey, unwrapDataKey, wrapDataKey } from './crypto';
+import { newDataKey, unwrapDataKey, wrapDataKey } from './crypto/key-wrap';
 
 export interface DataKey {
   keyVersion: number;

@@ -5,7 +5,9 @@ import type { Db } from '../db/client';
 import { classifyField, isEncrypted, type Catalog, type Classification } from '../domain/catalog';
 import type { FieldValue, SubjectLine } from '../domain/subject-import';
 import type { Keyring } from '../runtime/keyring';
-import { blindIndex, encryptField, newDataKey, wrapDataKey } from './crypto';
+import { blindIndex } from './crypto/blind-index';
+import { encryptField } from './crypto/field-cipher';
+import { newDataKey, wrapDataKey } from './crypto/key-wrap';
 import type { DataKey } from './keys';
 
 /** The version a subject's first data key gets (as in keys.ts). */

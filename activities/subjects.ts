@@ -12,7 +12,8 @@ import {
 import { maskStyleOf, maskValue } from '../domain/masking';
 import type { Keyring } from '../runtime/keyring';
 import { appendAudit } from './audit';
-import { blindIndex, decryptField } from './crypto';
+import { blindIndex } from './crypto/blind-index';
+import { decryptField } from './crypto/field-cipher';
 import { dataKeys, type DataKey } from './keys';
 
 export interface FieldView {

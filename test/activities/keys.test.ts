@@ -1,7 +1,9 @@
 import { randomUUID } from 'node:crypto';
 import { eq } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CryptoError, decryptField, encryptField, newDataKey } from '../../activities/crypto';
+import { CryptoError } from '../../activities/crypto/errors';
+import { decryptField, encryptField } from '../../activities/crypto/field-cipher';
+import { newDataKey } from '../../activities/crypto/key-wrap';
 import { dataKeys } from '../../activities/keys';
 import { subjectKeys } from '../../db/schema';
 import { generateKeyFile, parseKeyring } from '../../runtime/keyring';
