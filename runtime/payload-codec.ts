@@ -1,4 +1,5 @@
 import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
+import { fileURLToPath } from 'node:url';
 import {
   METADATA_ENCODING_KEY,
   ValueError,
@@ -81,8 +82,18 @@ export class AesGcmPayloadCodec implements PayloadCodec {
   }
 }
 
-/** The data converter for clients and workers: the same on both sides, or neither can read the other. */
+/**
+ * DefaultFailureConverter({ encodeCommonAttributes: true }): failure messages and stack traces travel as a
+ * payload, so the codec encrypts them too. A path, because the workflow bundle has to include it.
+ */
+export const failureConverterPath = fileURLToPath(new URL('./failure-converter.cjs', import.meta.url));
+
+/**
+ * The data converter for clients and workers: the same on both sides, or neither can read the other. A
+ * prebuilt workflow bundle needs `failureConverterPath` passed to bundleWorkflowCode as well.
+ */
 export const dataConverterFor = (keyring: Keyring) =>
   ({
     payloadCodecs: [new AesGcmPayloadCodec(keyring.codec, keyring.retiredCodecKeys)],
+    failureConverterPath,
   }) satisfies DataConverter;
