@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { Context } from '@temporalio/activity';
-import { and, asc, desc, eq, gt, sql, type SQL } from 'drizzle-orm';
+import { and, asc, desc, eq, gt, inArray, lte, sql, type SQL } from 'drizzle-orm';
+import { PgTransaction } from 'drizzle-orm/pg-core';
 import { canonicalJson } from '../domain/canonical-json';
 import type { AuditRecord } from '../domain/audit';
 import type { Db } from '../db/client';
@@ -9,9 +10,32 @@ import { auditLog } from '../db/schema';
 export const GENESIS_HASH = '0'.repeat(64);
 /** One advisory-lock key serializes every append: the chain has exactly one head. */
 const AUDIT_CHAIN_LOCK = 0x6175_6469; // "audi"
+/** Entries per group commit, and rows per INSERT (13 parameters each, under PostgreSQL's 65,535). */
+const MAX_GROUP_ENTRIES = 1000;
 
 type Tx = Parameters<Parameters<Db['transaction']>[0]>[0];
 export type DbOrTx = Db | Tx;
+
+type AuditRow = typeof auditLog.$inferSelect;
+type EntryColumn = Exclude<keyof AuditRow, 'seq' | 'at' | 'prevHash' | 'hash'>;
+
+/**
+ * The columns a caller supplies; with `seq` and `at` they are the hashed content, and the one list both the
+ * append and the hash read. `satisfies` fails to compile when a column of audit_log is missing from it.
+ */
+const ENTRY_COLUMNS = Object.keys({
+  actor: true,
+  action: true,
+  targetType: true,
+  targetId: true,
+  workflowId: true,
+  runId: true,
+  apiKeyId: true,
+  details: true,
+  idempotencyKey: true,
+} satisfies Record<EntryColumn, true>) as EntryColumn[];
+
+type HashedContent = Pick<AuditRow, 'seq' | 'at' | EntryColumn>;
 
 export interface AuditAppend {
   actor: string;
@@ -20,101 +44,200 @@ export interface AuditAppend {
   targetId: string;
   workflowId?: string | null;
   runId?: string | null;
+  /** The API key the actor used, when the change came through the API. */
+  apiKeyId?: string | null;
   /** Counts, IDs and codes only: never personal data. */
   details?: Record<string, unknown>;
   /** The same key appends once: a retried activity or request cannot write twice. */
   idempotencyKey: string;
 }
 
-type AuditRow = typeof auditLog.$inferSelect;
+const hashedContent = (row: HashedContent): string => {
+  const content: Record<string, unknown> = { seq: row.seq, at: row.at.toISOString() };
+  for (const column of ENTRY_COLUMNS) content[column] = row[column] ?? null;
+  // Entries written before api_key_id existed were hashed without it, so it is hashed only when set.
+  if (content.apiKeyId === null) delete content.apiKeyId;
+  return canonicalJson(content);
+};
 
-const hashedContent = (row: Omit<AuditRow, 'prevHash' | 'hash'>) =>
-  canonicalJson({
-    seq: row.seq,
-    at: row.at.toISOString(),
-    actor: row.actor,
-    action: row.action,
-    targetType: row.targetType,
-    targetId: row.targetId,
-    workflowId: row.workflowId ?? null,
-    runId: row.runId ?? null,
-    details: row.details,
-    idempotencyKey: row.idempotencyKey,
-  });
-
-export const entryHash = (prevHash: string, row: Omit<AuditRow, 'prevHash' | 'hash'>): string =>
+export const entryHash = (prevHash: string, row: HashedContent): string =>
   createHash('sha256').update(prevHash).update('\n').update(hashedContent(row)).digest('hex');
+
+const entryContent = (entry: AuditAppend, seq: number, at: Date): HashedContent => ({
+  ...(Object.fromEntries(ENTRY_COLUMNS.map((column) => [column, entry[column] ?? null])) as Omit<
+    HashedContent,
+    'seq' | 'at'
+  >),
+  // Hashed as jsonb will hold it (undefined members dropped), so the chain verifies after the round trip.
+  details: JSON.parse(JSON.stringify(entry.details ?? {})) as Record<string, unknown>,
+  seq,
+  at,
+});
 
 const toRecord = (row: AuditRow): AuditRecord => ({ ...row, at: row.at.toISOString() });
 
-/** Appends one entry to the chain, or returns the entry already written under the same idempotency key. */
-export const appendAudit = (db: DbOrTx, entry: AuditAppend): Promise<AuditRecord> =>
-  db.transaction(async (tx) => {
-    await tx.execute(sql`select pg_advisory_xact_lock(${AUDIT_CHAIN_LOCK})`);
-    const [existing] = await tx.select().from(auditLog).where(eq(auditLog.idempotencyKey, entry.idempotencyKey));
-    if (existing) return toRecord(existing);
-    const [head] = await tx
-      .select({ seq: auditLog.seq, hash: auditLog.hash })
-      .from(auditLog)
-      .orderBy(desc(auditLog.seq))
-      .limit(1);
-    const content = {
-      seq: (head?.seq ?? 0) + 1,
-      // Millisecond precision: the hash is over the ISO string, which must survive the round trip.
-      at: new Date(),
-      actor: entry.actor,
-      action: entry.action,
-      targetType: entry.targetType,
-      targetId: entry.targetId,
-      workflowId: entry.workflowId ?? null,
-      runId: entry.runId ?? null,
-      details: entry.details ?? {},
-      idempotencyKey: entry.idempotencyKey,
-    };
-    const prevHash = head?.hash ?? GENESIS_HASH;
-    const [row] = await tx
-      .insert(auditLog)
-      .values({ ...content, prevHash, hash: entryHash(prevHash, content) })
-      .returning();
-    return toRecord(row!);
+/** Writes entries under the chain lock inside `tx`; an entry whose idempotency key exists returns that entry. */
+const writeEntries = async (tx: DbOrTx, entries: AuditAppend[]): Promise<AuditRecord[]> => {
+  await tx.execute(sql`select pg_advisory_xact_lock(${AUDIT_CHAIN_LOCK})`);
+  const keys = [...new Set(entries.map((e) => e.idempotencyKey))];
+  const existing = await tx.select().from(auditLog).where(inArray(auditLog.idempotencyKey, keys));
+  const byKey = new Map(existing.map((row) => [row.idempotencyKey, toRecord(row)]));
+  const [head] = await tx
+    .select({ seq: auditLog.seq, hash: auditLog.hash })
+    .from(auditLog)
+    .orderBy(desc(auditLog.seq))
+    .limit(1);
+  let seq = head?.seq ?? 0;
+  let prevHash = head?.hash ?? GENESIS_HASH;
+  // Millisecond precision: the hash is over the ISO string, which must survive the round trip.
+  const at = new Date();
+  const rows: AuditRow[] = [];
+  const records = entries.map((entry) => {
+    const known = byKey.get(entry.idempotencyKey);
+    if (known) return known;
+    const content = entryContent(entry, ++seq, at);
+    const row = { ...content, prevHash, hash: entryHash(prevHash, content) };
+    prevHash = row.hash;
+    rows.push(row);
+    const record = toRecord(row);
+    byKey.set(entry.idempotencyKey, record);
+    return record;
   });
+  for (let i = 0; i < rows.length; i += MAX_GROUP_ENTRIES) {
+    await tx.insert(auditLog).values(rows.slice(i, i + MAX_GROUP_ENTRIES));
+  }
+  return records;
+};
 
-export type AuditVerification =
-  | { valid: true; entries: number; entriesPerSecond: number; headHash: string }
-  | { valid: false; entries: number; firstBrokenSeq: number; reason: string; entriesPerSecond: number };
+interface PendingAppend {
+  entries: AuditAppend[];
+  resolve: (records: AuditRecord[]) => void;
+  reject: (error: unknown) => void;
+}
 
-/** Recomputes the whole chain in order and names the first entry that does not hold. */
-export const verifyAuditChain = async (db: DbOrTx, pageSize = 5000): Promise<AuditVerification> => {
-  const started = performance.now();
-  const rate = (n: number) => Math.round(n / Math.max((performance.now() - started) / 1000, 1e-3));
-  let expectedSeq = 1;
-  let prevHash = GENESIS_HASH;
+/** Appenders on one pool share a transaction: while one group commits under the lock, the next one gathers. */
+class AuditGroupCommit {
+  private queue: PendingAppend[] = [];
+  private committing = false;
+
+  constructor(private readonly db: Db) {}
+
+  append(entries: AuditAppend[]): Promise<AuditRecord[]> {
+    return new Promise((resolve, reject) => {
+      this.queue.push({ entries, resolve, reject });
+      if (!this.committing) void this.drain();
+    });
+  }
+
+  private async drain() {
+    this.committing = true;
+    while (this.queue.length > 0) {
+      const group = this.takeGroup();
+      try {
+        const records = await this.commit(group.flatMap((p) => p.entries));
+        let at = 0;
+        for (const p of group) p.resolve(records.slice(at, (at += p.entries.length)));
+      } catch (error) {
+        if (group.length === 1) group[0]!.reject(error);
+        // One failing caller must not fail the others: each commits alone, and only the bad one fails.
+        else for (const p of group) await this.commit(p.entries).then(p.resolve, p.reject);
+      }
+    }
+    this.committing = false;
+  }
+
+  private takeGroup(): PendingAppend[] {
+    let entries = 0;
+    let count = 0;
+    while (
+      count < this.queue.length &&
+      (count === 0 || entries + this.queue[count]!.entries.length <= MAX_GROUP_ENTRIES)
+    ) {
+      entries += this.queue[count]!.entries.length;
+      count += 1;
+    }
+    return this.queue.splice(0, count);
+  }
+
+  private commit(entries: AuditAppend[]) {
+    return this.db.transaction((tx) => writeEntries(tx, entries));
+  }
+}
+
+const groupCommits = new WeakMap<Db, AuditGroupCommit>();
+
+/**
+ * Appends entries to the chain in order, each returned (or, for a known idempotency key, the entry already
+ * written). Inside a caller's transaction they commit with it; on the pool they join a group commit.
+ */
+export const appendAuditEntries = async (db: DbOrTx, entries: AuditAppend[]): Promise<AuditRecord[]> => {
+  if (entries.length === 0) return [];
+  if (db instanceof PgTransaction) return writeEntries(db, entries);
+  let group = groupCommits.get(db);
+  if (!group) groupCommits.set(db, (group = new AuditGroupCommit(db)));
+  return group.append(entries);
+};
+
+/** Appends one entry to the chain, or returns the entry already written under the same idempotency key. */
+export const appendAudit = async (db: DbOrTx, entry: AuditAppend): Promise<AuditRecord> =>
+  (await appendAuditEntries(db, [entry]))[0]!;
+
+export interface ChainBreak {
+  seq: number;
+  reason: string;
+}
+
+export interface ChainWalk {
+  checked: number;
+  /** The last entry that held (the starting point when none did). */
+  lastSeq: number;
+  headHash: string;
+  broken?: ChainBreak;
+}
+
+/**
+ * Recomputes the entries after `from` (the seq and hash of the entry before them) in order, up to `until`.
+ * `visit` sees each entry that holds and may itself name a break (a checkpoint the entry contradicts).
+ */
+export const walkChain = async (
+  db: DbOrTx,
+  from: { seq: number; hash: string },
+  visit: (seq: number, hash: string) => ChainBreak | undefined = () => undefined,
+  until = Number.MAX_SAFE_INTEGER,
+  pageSize = 5000,
+): Promise<ChainWalk> => {
+  let expectedSeq = from.seq + 1;
+  let prevHash = from.hash;
   let checked = 0;
+  const walked = (broken?: ChainBreak): ChainWalk => ({
+    checked,
+    lastSeq: expectedSeq - 1,
+    headHash: prevHash,
+    broken,
+  });
   for (;;) {
     const page = await db
       .select()
       .from(auditLog)
-      .where(gt(auditLog.seq, expectedSeq - 1))
+      .where(and(gt(auditLog.seq, expectedSeq - 1), lte(auditLog.seq, until)))
       .orderBy(asc(auditLog.seq))
       .limit(pageSize);
     for (const row of page) {
-      const broken = (reason: string): AuditVerification => ({
-        valid: false,
-        entries: checked,
-        firstBrokenSeq: Math.min(row.seq, expectedSeq),
-        reason,
-        entriesPerSecond: rate(checked),
-      });
-      if (row.seq !== expectedSeq) return broken(`entry ${expectedSeq} is missing`);
-      if (row.prevHash !== prevHash) return broken('prev_hash does not match the previous entry');
-      if (entryHash(prevHash, row) !== row.hash) return broken('hash does not match the entry content');
+      if (row.seq !== expectedSeq) return walked({ seq: expectedSeq, reason: `entry ${expectedSeq} is missing` });
+      if (row.prevHash !== prevHash) {
+        return walked({ seq: row.seq, reason: 'prev_hash does not match the previous entry' });
+      }
+      if (entryHash(prevHash, row) !== row.hash) {
+        return walked({ seq: row.seq, reason: 'hash does not match the entry content' });
+      }
+      const contradicted = visit(row.seq, row.hash);
+      if (contradicted) return walked(contradicted);
       prevHash = row.hash;
       expectedSeq += 1;
       checked += 1;
     }
-    if (page.length < pageSize) break;
+    if (page.length < pageSize) return walked();
   }
-  return { valid: true, entries: checked, entriesPerSecond: rate(checked), headHash: prevHash };
 };
 
 export interface AuditQuery {

@@ -1,9 +1,12 @@
-import { verifyAuditChain } from '../activities/audit';
+import { existsSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
+import { auditCheckpointFile } from '../activities/audit-checkpoints';
+import { verifyAuditChain } from '../activities/audit-verify';
 import { createUser, issueApiKey } from '../api/api-keys';
 import { connect } from '../db/client';
 import { runMigrations } from '../db/migrate';
-import { ConfigError, loadConfig } from '../runtime/config';
-import { generateKeyFile } from '../runtime/keyring';
+import { ConfigError, loadConfig, type Config } from '../runtime/config';
+import { generateKeyFile, loadKeyring } from '../runtime/keyring';
 import { readRuntimeFile } from '../runtime/runtime-file';
 import { provideDatabase } from '../runtime/provision';
 import { resolveTemporalCli } from '../runtime/temporal-cli';
@@ -59,11 +62,32 @@ export const createApiKeyCommand = (args: string[]) =>
     }
   });
 
-export const verifyAuditCommand = () =>
+/** The key checkpoints must verify under: a PEM the auditor was given, else the public half of the keyring. */
+const checkpointPublicKey = async (config: Config, pemFile: string | undefined) => {
+  if (pemFile) return readFile(pemFile, 'utf8');
+  const { keyring } = await loadKeyring({ env: config, dataDir: config.dataDir, allowGenerate: false }).catch(
+    (err: Error) => {
+      throw new ConfigError(`${err.message}; or pass --public-key <file.pem>`);
+    },
+  );
+  return keyring.signing.publicKey;
+};
+
+/**
+ * `verify-audit [--checkpoints FILE] [--public-key PEM]`: the chain against the signed checkpoints of the
+ * database and of a checkpoint file (default: the configured sink, when present). Exit 1 when anything fails.
+ */
+export const verifyAuditCommand = (args: string[]) =>
   withDatabaseUrl(async (url) => {
+    const config = loadConfig();
+    const named = flag(args, '--checkpoints');
+    if (named !== undefined && !existsSync(named)) throw new ConfigError(`--checkpoints: no such file ${named}`);
+    const sink = auditCheckpointFile(config);
+    const file = named ?? (existsSync(sink) ? sink : undefined);
+    const publicKey = await checkpointPublicKey(config, flag(args, '--public-key'));
     const database = connect(url, { max: 1 });
     try {
-      const result = await verifyAuditChain(database.db);
+      const result = await verifyAuditChain(database.db, { checkpoints: { publicKey, file } });
       console.log(JSON.stringify(result, null, 2));
       return result.valid ? 0 : 1;
     } finally {

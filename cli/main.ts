@@ -17,7 +17,8 @@ const usage = `custodian <command>
   migrate               apply database migrations
   create-api-key <user-id|--new-user NAME --role ROLE>   issue an API key (shown once)
   import <file.ndjson> [--mode insert|upsert]   import subjects, with progress and a summary
-  verify-audit          recompute the audit hash chain; exit 1 when broken
+  verify-audit [--checkpoints FILE] [--public-key PEM]
+                        recompute the audit hash chain against its signed checkpoints; exit 1 when broken
   temporal-cli          find or build the Temporal CLI and print its path (progress on stderr)
   generate-keyring      print a new keyring (KEKs, HMAC, signing and codec keys) as JSON
 `;

@@ -25,6 +25,10 @@ const Env = z.object({
   HOST: z.string().trim().min(1).default('127.0.0.1'),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   CUSTODIAN_BODY_LIMIT_BYTES: z.coerce.number().int().positive().default(1_048_576),
+  /** Signed audit checkpoints: the append-only sink file (default `<data dir>/audit-checkpoints.jsonl`), interval, optional webhook. */
+  CUSTODIAN_AUDIT_CHECKPOINT_FILE: optionalString,
+  CUSTODIAN_AUDIT_CHECKPOINT_INTERVAL_MS: z.coerce.number().int().min(1000).default(60_000),
+  CUSTODIAN_AUDIT_CHECKPOINT_WEBHOOK: optionalString.pipe(z.url({ protocol: /^https?$/ }).optional()),
 });
 
 export type Config = z.infer<typeof Env> & { dataDir: string };

@@ -1,5 +1,8 @@
+import { createHash } from 'node:crypto';
 import { afterEach, describe, expect, it } from 'vitest';
-import { appendAudit, verifyAuditChain, type AuditAppend } from '../../activities/audit';
+import { appendAudit, appendAuditEntries, GENESIS_HASH, type AuditAppend } from '../../activities/audit';
+import { verifyAuditChain } from '../../activities/audit-verify';
+import { canonicalJson } from '../../domain/canonical-json';
 import { createTestDatabase, type TestDatabase } from '../helpers/db';
 
 const entry = (n: number): AuditAppend => ({
@@ -97,5 +100,97 @@ describe('audit chain', () => {
     database = await createTestDatabase();
     await Promise.all(Array.from({ length: 40 }, (_, i) => appendAudit(database!.db, entry(i + 1))));
     expect(await verifyAuditChain(database.db)).toMatchObject({ valid: true, entries: 40 });
+  });
+
+  it('gives each of 32 concurrent appenders its own entry in one gap-free chain, sharing commits', async () => {
+    database = await createTestDatabase();
+    const records = await Promise.all(Array.from({ length: 32 }, (_, i) => appendAudit(database!.db, entry(i + 1))));
+    records.forEach((record, i) => expect(record).toMatchObject({ targetId: `t-${i + 1}`, details: { n: i + 1 } }));
+    expect(records.map((r) => r.seq).sort((a, b) => a - b)).toEqual(Array.from({ length: 32 }, (_, i) => i + 1));
+    // Entries of one group commit share their time: fewer distinct times than appenders proves the grouping.
+    expect(new Set(records.map((r) => r.at)).size).toBeLessThan(32);
+    expect(await verifyAuditChain(database.db)).toMatchObject({ valid: true, entries: 32 });
+  });
+
+  it('returns the first entry to a retried idempotency key, inside and across groups', async () => {
+    database = await createTestDatabase();
+    const first = await appendAudit(database.db, entry(1));
+    const retried = await Promise.all(
+      Array.from({ length: 32 }, (_, i) => appendAudit(database!.db, entry(i % 2 ? 1 : 100 + (i % 4)))),
+    );
+    for (const [i, record] of retried.entries()) {
+      if (i % 2) expect(record).toEqual(first);
+      else expect(record.idempotencyKey).toBe(`test:${100 + (i % 4)}`);
+    }
+    expect(new Set(retried.filter((_, i) => i % 2 === 0).map((r) => r.seq)).size).toBe(2);
+    expect(await verifyAuditChain(database.db)).toMatchObject({ valid: true, entries: 3 });
+  });
+
+  it('fails only the caller whose entry the database refuses', async () => {
+    database = await createTestDatabase();
+    // PostgreSQL refuses NUL in text, so this entry aborts whichever group transaction carries it.
+    const refused = { ...entry(5), actor: 'bad\u0000actor' };
+    const outcomes = await Promise.allSettled(
+      Array.from({ length: 32 }, (_, i) => appendAudit(database!.db, i === 4 ? refused : entry(i + 1))),
+    );
+    expect(outcomes.filter((o) => o.status === 'rejected')).toHaveLength(1);
+    expect(outcomes[4]!.status).toBe('rejected');
+    expect(await verifyAuditChain(database.db)).toMatchObject({ valid: true, entries: 31 });
+  });
+
+  it('appends several entries at once, in order, and recognises the ones already written', async () => {
+    database = await createTestDatabase();
+    const before = await appendAudit(database.db, entry(2));
+    const records = await appendAuditEntries(database.db, [entry(1), entry(2), entry(3), entry(3)]);
+    expect(records.map((r) => r.seq)).toEqual([2, before.seq, 3, 3]);
+    expect(records.map((r) => r.targetId)).toEqual(['t-1', 't-2', 't-3', 't-3']);
+    expect(await verifyAuditChain(database.db)).toMatchObject({ valid: true, entries: 3 });
+  });
+
+  it("appends inside the caller's transaction, and not at all when it rolls back", async () => {
+    database = await createTestDatabase();
+    const d = database;
+    await expect(
+      d.db.transaction(async (tx) => {
+        await appendAudit(tx, entry(1));
+        throw new Error('the record write failed');
+      }),
+    ).rejects.toThrow('the record write failed');
+    expect(await d.sql`select seq from audit_log`).toHaveLength(0);
+    const committed = await d.db.transaction((tx) => appendAudit(tx, entry(2)));
+    expect(committed.seq).toBe(1);
+    expect(await verifyAuditChain(d.db)).toMatchObject({ valid: true, entries: 1 });
+  });
+
+  it('hashes the API key ID when set, and entries without one as they were hashed before it existed', async () => {
+    database = await createTestDatabase();
+    const withoutKey = await appendAudit(database.db, entry(1));
+    const withKey = await appendAudit(database.db, { ...entry(2), apiKeyId: 'key-1' });
+    expect(withKey.apiKeyId).toBe('key-1');
+    // The content hashed before api_key_id was added: an entry without a key must hash exactly so.
+    const { seq, at, actor, action, targetType, targetId, workflowId, runId, details, idempotencyKey } = withoutKey;
+    const legacy = canonicalJson({
+      seq,
+      at,
+      actor,
+      action,
+      targetType,
+      targetId,
+      workflowId,
+      runId,
+      details,
+      idempotencyKey,
+    });
+    expect(withoutKey.hash).toBe(createHash('sha256').update(`${GENESIS_HASH}\n${legacy}`).digest('hex'));
+    expect(await verifyAuditChain(database.db)).toMatchObject({ valid: true, entries: 2 });
+
+    await tamper(database, `update audit_log set api_key_id = 'key-2' where seq = 2`);
+    expect(await verifyAuditChain(database.db)).toMatchObject({ valid: false, firstBrokenSeq: 2 });
+  });
+
+  it('names an API key ID added to an entry written without one', async () => {
+    const d = await chainOf(3);
+    await tamper(d, `update audit_log set api_key_id = 'key-9' where seq = 2`);
+    expect(await verifyAuditChain(d.db)).toMatchObject({ valid: false, firstBrokenSeq: 2 });
   });
 });

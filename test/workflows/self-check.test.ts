@@ -2,7 +2,7 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { Worker, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { verifyAuditChain } from '../../activities/audit';
+import { verifyAuditChain } from '../../activities/audit-verify';
 import { createActivities } from '../../activities';
 import { selfCheckWorkflowId } from '../../domain/ids';
 import { bundleWorkflows } from '../../runtime/worker';
