@@ -15,7 +15,8 @@ import { auditBenchmark } from './audit';
 import { formatResult, type ScenarioResult } from './harness';
 import { importBenchmark } from './import';
 
-const scenarios: Record<string, (ctx: { databaseUrl: string }) => Promise<ScenarioResult>> = {
+/** A scenario may report several figures against its one baseline. */
+const scenarios: Record<string, (ctx: { databaseUrl: string }) => Promise<ScenarioResult | ScenarioResult[]>> = {
   import: importBenchmark,
   audit: auditBenchmark,
 };
@@ -24,17 +25,18 @@ const only = process.argv.slice(2);
 const scratch = mkdtempSync(join(tmpdir(), 'custodian-bench-'));
 const serverUrl = process.env.BENCH_DATABASE_URL ?? process.env.TEST_DATABASE_URL;
 const embedded = serverUrl ? undefined : await startEmbeddedPostgres(join(scratch, 'pg'), await freePort(), 'postgres');
-const admin = postgres(serverUrl ?? embedded!.url, { max: 1, onnotice: () => {} });
+// The owner (a superuser) creates the scratch database; the scenarios measure on it as that owner.
+const admin = postgres(serverUrl ?? embedded!.ownerUrl, { max: 1, onnotice: () => {} });
 const dbName = `custodian_bench_${process.pid}`;
 await admin.unsafe(`create database "${dbName}"`);
-const databaseUrl = withDatabase(serverUrl ?? embedded!.url, dbName);
+const databaseUrl = withDatabase(serverUrl ?? embedded!.ownerUrl, dbName);
 let failed = false;
 try {
   await runMigrations(databaseUrl);
   for (const [name, run] of Object.entries(scenarios)) {
     if (only.length && !only.includes(name)) continue;
     try {
-      console.log(formatResult(await run({ databaseUrl })));
+      for (const result of [await run({ databaseUrl })].flat()) console.log(formatResult(result));
     } catch (err) {
       failed = true;
       console.error(`${name}: failed: ${(err as Error).message}`);

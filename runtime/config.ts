@@ -12,6 +12,15 @@ const optionalString = z
 const Env = z.object({
   CUSTODIAN_DATA_DIR: z.string().trim().min(1).default('.data'),
   DATABASE_URL: optionalString.pipe(z.url({ protocol: /^postgres(ql)?$/ }).optional()),
+  /** The owning role, for migrations only; the service (DATABASE_URL) then gets its grants after each. */
+  CUSTODIAN_MIGRATION_DATABASE_URL: optionalString.pipe(z.url({ protocol: /^postgres(ql)?$/ }).optional()),
+  /** Separate pools, so a stuck import cannot starve the API; timeouts are enforced by the server. */
+  CUSTODIAN_API_DB_POOL_MAX: z.coerce.number().int().min(1).default(10),
+  CUSTODIAN_API_STATEMENT_TIMEOUT_MS: z.coerce.number().int().min(0).default(15_000),
+  CUSTODIAN_API_IDLE_IN_TRANSACTION_TIMEOUT_MS: z.coerce.number().int().min(0).default(10_000),
+  CUSTODIAN_WORKER_DB_POOL_MAX: z.coerce.number().int().min(1).default(10),
+  CUSTODIAN_WORKER_STATEMENT_TIMEOUT_MS: z.coerce.number().int().min(0).default(120_000),
+  CUSTODIAN_WORKER_IDLE_IN_TRANSACTION_TIMEOUT_MS: z.coerce.number().int().min(0).default(30_000),
   TEMPORAL_ADDRESS: optionalString.pipe(
     z
       .string()

@@ -1,5 +1,7 @@
-import { mkdirSync } from 'node:fs';
+import { chmodSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
+import type { PoolOptions } from '../db/client';
+import { serviceRoleOf } from '../db/migrate';
 import { startEmbeddedPostgres } from './embedded-postgres';
 import { freePort, isPortFree } from './ports';
 import { resolveTemporalCli } from './temporal-cli';
@@ -9,7 +11,12 @@ import type { Config } from './config';
 export type Say = (line: string) => void;
 
 export interface ProvidedDatabase {
+  /** The service's connection (DATABASE_URL, or the embedded service role): for the API and worker pools. */
   url: string;
+  /** The owning role's connection, for migrations only. */
+  migrationUrl: string;
+  /** The role migrations grant to, when it differs from the owner. */
+  serviceRole?: string;
   stop(): Promise<void>;
 }
 
@@ -19,21 +26,64 @@ export interface ProvidedTemporal {
   stop(): Promise<void>;
 }
 
-/** DATABASE_URL, or a real PostgreSQL from the embedded-postgres binaries under the data directory. */
+/**
+ * DATABASE_URL (with CUSTODIAN_MIGRATION_DATABASE_URL for migrations when set), or a real PostgreSQL from
+ * the embedded-postgres binaries under the data directory: migrations as its owner, the service as a role
+ * that owns nothing. Run migrations with `runMigrations(db.migrationUrl, { serviceRole: db.serviceRole })`.
+ */
 export const provideDatabase = async (config: Config, say: Say): Promise<ProvidedDatabase> => {
-  if (config.DATABASE_URL) return { url: config.DATABASE_URL, stop: async () => {} };
+  ensureDataDir(config);
+  if (config.DATABASE_URL) {
+    const migrationUrl = config.CUSTODIAN_MIGRATION_DATABASE_URL ?? config.DATABASE_URL;
+    return {
+      url: config.DATABASE_URL,
+      migrationUrl,
+      serviceRole: serviceRoleOf(config.DATABASE_URL, migrationUrl),
+      stop: async () => {},
+    };
+  }
   const dir = join(config.dataDir, 'postgres');
   const port = await freePort();
   const db = await startEmbeddedPostgres(dir, port, 'custodian', say);
-  say(`PostgreSQL: embedded, 127.0.0.1:${port}, data in ${dir}`);
-  return { url: db.url, stop: db.stop };
+  say(`PostgreSQL: embedded, 127.0.0.1:${port}, data in ${dir}; service role '${db.serviceRole}'`);
+  return { url: db.url, migrationUrl: db.ownerUrl, serviceRole: db.serviceRole, stop: db.stop };
+};
+
+export type PoolRole = 'api' | 'worker';
+
+/**
+ * The API and the worker each get their own pool, with server-side statement and
+ * idle-in-transaction limits, so a stuck import cannot hold the connections the API answers with.
+ */
+export const poolOptions = (config: Config, role: PoolRole): PoolOptions =>
+  role === 'api'
+    ? {
+        applicationName: 'custodian-api',
+        max: config.CUSTODIAN_API_DB_POOL_MAX,
+        statementTimeoutMs: config.CUSTODIAN_API_STATEMENT_TIMEOUT_MS,
+        idleInTransactionTimeoutMs: config.CUSTODIAN_API_IDLE_IN_TRANSACTION_TIMEOUT_MS,
+      }
+    : {
+        applicationName: 'custodian-worker',
+        max: config.CUSTODIAN_WORKER_DB_POOL_MAX,
+        statementTimeoutMs: config.CUSTODIAN_WORKER_STATEMENT_TIMEOUT_MS,
+        idleInTransactionTimeoutMs: config.CUSTODIAN_WORKER_IDLE_IN_TRANSACTION_TIMEOUT_MS,
+      };
+
+/**
+ * The data directory holds keys and the Temporal database: 0700. As root with the embedded cluster,
+ * `startEmbeddedPostgres` makes it 0710 with group `postgres`, the cluster's user, which must pass through.
+ */
+export const ensureDataDir = (config: Config): void => {
+  mkdirSync(config.dataDir, { recursive: true, mode: 0o700 });
+  if (config.DATABASE_URL || process.getuid?.() !== 0) chmodSync(config.dataDir, 0o700);
 };
 
 /** TEMPORAL_ADDRESS, or a Temporal CLI dev server whose state persists under the data directory. */
 export const provideTemporal = async (config: Config, say: Say): Promise<ProvidedTemporal> => {
   if (config.TEMPORAL_ADDRESS) return { address: config.TEMPORAL_ADDRESS, stop: async () => {} };
   const cli = await resolveTemporalCli(process.env, say);
-  mkdirSync(config.dataDir, { recursive: true });
+  ensureDataDir(config);
   const dbFile = join(config.dataDir, 'temporal.db');
   const uiPort = (await isPortFree(config.TEMPORAL_UI_PORT)) ? config.TEMPORAL_UI_PORT : await freePort();
   if (!cli.path) return sdkDevServer(config, dbFile, uiPort, say);
@@ -43,6 +93,7 @@ export const provideTemporal = async (config: Config, say: Say): Promise<Provide
     namespace: config.TEMPORAL_NAMESPACE,
     ui: true,
     uiPort,
+    say,
     onLog: (line) => {
       if (/level=(ERROR|FATAL)/.test(line)) say(`temporal: ${line}`);
     },

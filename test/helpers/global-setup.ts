@@ -25,7 +25,8 @@ export default async function setup(project: TestProject) {
   let baseUrl = process.env.TEST_DATABASE_URL;
   if (!baseUrl) {
     embedded = await startEmbeddedPostgres(join(process.cwd(), '.data', 'test-postgres'), await freePort(), 'postgres');
-    baseUrl = embedded.url;
+    // The cluster's owner (a superuser): it creates the template and the per-file databases.
+    baseUrl = embedded.ownerUrl;
   }
   const admin = postgres(baseUrl, { max: 1, onnotice: () => {} });
   await admin.unsafe(`drop database if exists "${TEMPLATE}" with (force)`);
