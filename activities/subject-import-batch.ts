@@ -29,15 +29,28 @@ export interface BatchOutcome {
 
 class BatchAlreadyCommitted extends Error {}
 
+/** SQLSTATE classes that blame the data of a row: data exceptions, integrity violations, program limits (a row too big). */
+const LINE_DATA_ERROR_CLASSES = new Set(['22', '23', '54']);
+
+/** The SQLSTATE of an error PostgreSQL raised because of a row's data, else undefined. */
+export const lineDataError = (err: unknown): string | undefined => {
+  const code = (err as { code?: unknown } | null)?.code;
+  return typeof code === 'string' && /^[0-9A-Z]{5}$/.test(code) && LINE_DATA_ERROR_CLASSES.has(code.slice(0, 2))
+    ? code
+    : undefined;
+};
+
 interface Existing {
   id: string;
   importId: string | null;
   status: string;
 }
 
+/** One line's write: a new subject or an update of an existing one. */
+type LineWrite = { line: number } & ({ insert: NewSubject } | { update: SubjectUpdate });
+
 interface Resolution {
-  inserts: NewSubject[];
-  updates: SubjectUpdate[];
+  writes: LineWrite[];
   duplicates: number;
   rejects: ImportReject[];
 }
@@ -70,7 +83,7 @@ const resolve = async (
   );
   const claimed = new Set<string>();
   const duplicated = new Set<string>();
-  const resolution: Resolution = { inserts: [], updates: [], duplicates: 0, rejects: [] };
+  const resolution: Resolution = { writes: [], duplicates: 0, rejects: [] };
   const toUpdate: { line: ValidLine; id: string }[] = [];
   for (const v of batch.valid) {
     const ref = v.subject.externalRef;
@@ -79,7 +92,10 @@ const resolve = async (
     else if (duplicated.has(ref)) resolution.duplicates += 1;
     else if (!found) {
       claimed.add(ref);
-      resolution.inserts.push(v.speculative ?? newSubject(d.catalog, d.keyring, v.subject, v.values));
+      resolution.writes.push({
+        line: v.line,
+        insert: v.speculative ?? newSubject(d.catalog, d.keyring, v.subject, v.values),
+      });
     } else if (mode === 'insert') {
       duplicated.add(ref);
       resolution.duplicates += 1;
@@ -103,9 +119,12 @@ const resolve = async (
         continue;
       }
       const { externalRef, jurisdiction, locale, retentionUntil } = line.subject;
-      resolution.updates.push({
-        subject: { id, externalRef, jurisdiction, locale, retentionUntil: retentionUntil ?? null },
-        fields: encryptFields(d.catalog, d.keyring, id, key, line.values),
+      resolution.writes.push({
+        line: line.line,
+        update: {
+          subject: { id, externalRef, jurisdiction, locale, retentionUntil: retentionUntil ?? null },
+          fields: encryptFields(d.catalog, d.keyring, id, key, line.values),
+        },
       });
     }
   }
@@ -127,6 +146,48 @@ export const committedBatch = async (db: Db, importId: string, start: ImportCurs
   return row && recorded(row);
 };
 
+/** Writes these lines' subjects; returns how many new subjects were inserted (the rest were taken meanwhile). */
+const writeLines = async (tx: postgres.TransactionSql, importId: string, writes: readonly LineWrite[]) => {
+  const imported = await insertNewSubjects(
+    tx,
+    importId,
+    writes.flatMap((w) => ('insert' in w ? [w.insert] : [])),
+  );
+  await updateSubjects(
+    tx,
+    importId,
+    writes.flatMap((w) => ('update' in w ? [w.update] : [])),
+  );
+  return imported;
+};
+
+/**
+ * Writes the lines under a savepoint. When PostgreSQL refuses a value (a data error), the savepoint is
+ * rolled back and each half is tried on its own, down to the single lines to blame, which are rejected;
+ * every other line is written. A clean batch costs one savepoint.
+ */
+const writeIsolating = async (
+  tx: postgres.TransactionSql,
+  importId: string,
+  writes: readonly LineWrite[],
+): Promise<{ imported: number; refused: ImportReject[] }> => {
+  if (writes.length === 0) return { imported: 0, refused: [] };
+  try {
+    return { imported: await tx.savepoint((sp) => writeLines(sp, importId, writes)), refused: [] };
+  } catch (err) {
+    const sqlState = lineDataError(err);
+    if (!sqlState) throw err;
+    if (writes.length === 1) {
+      const message = `the database refused a value on this line (SQLSTATE ${sqlState})`;
+      return { imported: 0, refused: [{ line: writes[0]!.line, reason: 'rejected_by_database', message }] };
+    }
+    const half = Math.ceil(writes.length / 2);
+    const first = await writeIsolating(tx, importId, writes.slice(0, half));
+    const second = await writeIsolating(tx, importId, writes.slice(half));
+    return { imported: first.imported + second.imported, refused: [...first.refused, ...second.refused] };
+  }
+};
+
 /**
  * Writes a prepared batch in one transaction: the batch row (keyed by import and start offset), the
  * subjects, their keys and fields, the rejects and the import's counters. A batch an earlier attempt
@@ -140,32 +201,40 @@ export const commitBatch = async (
 ): Promise<BatchOutcome> => {
   const sql = rawSql(d.db);
   const r = await resolve(d, sql, importId, mode, batch);
-  const rejects = [...batch.rejects, ...r.rejects].sort((a, b) => a.line - b.line);
   try {
     const counts = await sql.begin(async (tx) => {
-      const imported = await insertNewSubjects(tx, importId, r.inserts);
-      await updateSubjects(tx, importId, r.updates);
+      // Claimed first: a concurrent attempt at the same batch waits here, then finds it committed.
+      const [claimed] = await tx`
+        insert into import_batches (import_id, start_offset, end_offset, first_line, next_line, lines,
+          imported, updated, duplicates, rejected)
+        values (${importId}, ${batch.start.offset}, ${batch.end.offset}, ${batch.start.line}, ${batch.end.line},
+          ${batch.lines}, 0, 0, 0, 0)
+        on conflict do nothing returning 1`;
+      if (!claimed) throw new BatchAlreadyCommitted();
+      const written = await writeIsolating(tx, importId, r.writes);
+      const rejects = [...batch.rejects, ...r.rejects, ...written.refused].sort((a, b) => a.line - b.line);
       if (rejects.length) {
         await tx`
           insert into import_rejects (import_id, line, reason, message)
           select ${importId}, * from unnest(${pgArray(rejects.map((x) => x.line))}::int[], ${pgArray(rejects.map((x) => x.reason))}::text[],
             ${pgArray(rejects.map((x) => x.message))}::text[])`;
       }
+      const inserts = r.writes.filter((w) => 'insert' in w).length;
+      const updates = r.writes.length - inserts;
+      const refusedInserts = written.refused.filter((x) =>
+        r.writes.some((w) => w.line === x.line && 'insert' in w),
+      ).length;
       // A subject another import inserted after `resolve` looked is a duplicate here.
       const counts: ImportCounts = {
-        imported,
-        updated: r.updates.length,
-        duplicates: r.duplicates + (r.inserts.length - imported),
+        imported: written.imported,
+        updated: updates - (written.refused.length - refusedInserts),
+        duplicates: r.duplicates + (inserts - refusedInserts - written.imported),
         rejected: rejects.length,
       };
-      // The batch's key: a concurrent attempt at the same batch waits here, then finds it committed.
-      const [claimed] = await tx`
-        insert into import_batches (import_id, start_offset, end_offset, first_line, next_line, lines,
-          imported, updated, duplicates, rejected)
-        values (${importId}, ${batch.start.offset}, ${batch.end.offset}, ${batch.start.line}, ${batch.end.line},
-          ${batch.lines}, ${counts.imported}, ${counts.updated}, ${counts.duplicates}, ${counts.rejected})
-        on conflict do nothing returning 1`;
-      if (!claimed) throw new BatchAlreadyCommitted();
+      await tx`
+        update import_batches set imported = ${counts.imported}, updated = ${counts.updated},
+          duplicates = ${counts.duplicates}, rejected = ${counts.rejected}
+        where import_id = ${importId} and start_offset = ${batch.start.offset}`;
       await tx`
         update subject_imports set imported = imported + ${counts.imported}, updated = updated + ${counts.updated},
           duplicates = duplicates + ${counts.duplicates}, rejected = rejected + ${counts.rejected},

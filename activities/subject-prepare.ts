@@ -1,5 +1,5 @@
 import { setImmediate as yieldToIo } from 'node:timers/promises';
-import { classifyField, type Catalog } from '../domain/catalog';
+import { classifyField, unclassifiedNameProblem, type Catalog } from '../domain/catalog';
 import {
   parseSubjectLine,
   type FieldValue,
@@ -59,7 +59,13 @@ export const prepareBatch = async (d: PrepareDeps, batch: LineBatch): Promise<Pr
       rejects.push({ line: raw.line, reason: parsed.reason, message: parsed.message });
       continue;
     }
-    for (const field of parsed.values.keys()) if (!classifyField(d.catalog, field).classified) unclassified.add(field);
+    const names = [...parsed.values.keys()].filter((field) => !classifyField(d.catalog, field).classified);
+    const badName = names.map(unclassifiedNameProblem).find((problem) => problem !== undefined);
+    if (badName) {
+      rejects.push({ line: raw.line, reason: 'invalid_field_name', message: `fields.<key>: ${badName}` });
+      continue;
+    }
+    for (const field of names) unclassified.add(field);
     const first = !seen.has(parsed.subject.externalRef);
     seen.add(parsed.subject.externalRef);
     valid.push({

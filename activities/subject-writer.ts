@@ -5,10 +5,10 @@ import type { Db } from '../db/client';
 import { classifyField, isEncrypted, type Catalog, type Classification } from '../domain/catalog';
 import type { FieldValue, SubjectLine } from '../domain/subject-import';
 import type { Keyring } from '../runtime/keyring';
-import { blindIndex } from './crypto/blind-index';
 import { encryptField } from './crypto/field-cipher';
 import { newDataKey, wrapDataKey } from './crypto/key-wrap';
 import type { DataKey } from './keys';
+import { fieldBlindIndex } from './subject-blind-index';
 
 /** The version a subject's first data key gets (as in keys.ts). */
 export const FIRST_KEY_VERSION = 1;
@@ -63,7 +63,7 @@ export const encryptFields = (
       keyVersion: encrypted ? key.keyVersion : null,
       ciphertext: encrypted ? encryptField(key.dek, { subjectId, field, keyVersion: key.keyVersion }, text) : null,
       plainValue: encrypted ? null : text,
-      blindIndex: entry.blindIndex && classified ? blindIndex(keyring, field, text) : null,
+      blindIndex: entry.blindIndex && classified ? fieldBlindIndex(keyring, field, entry, text) : null,
     });
   }
   return rows;
@@ -120,9 +120,13 @@ const FLUSH_CHARS = 1 << 16;
 const COPY_TIMEOUT_MS = 120_000;
 
 /**
- * Streams rows into a COPY … FROM STDIN, in 64 KiB writes and respecting back-pressure. postgres.js
- * loses an error that arrives after the end of the data (the stream then never finishes), hence the
- * time limit; the rows written here are built to satisfy every constraint.
+ * Streams rows into a COPY … FROM STDIN, in 64 KiB writes and respecting back-pressure.
+ *
+ * postgres.js resolves the query with the stream when COPY starts, and reports an error that arrives
+ * after the end of the data (a refused value, a constraint) only through the query's `reject`, which
+ * is then a no-op: the stream never finishes, and the transaction sat "idle in transaction (aborted)"
+ * holding its connection until the time limit. So the rejection is intercepted and ends the wait at
+ * once; the time limit only guards against a server that never answers.
  */
 const copyRows = async <T>(
   tx: postgres.TransactionSql,
@@ -131,20 +135,27 @@ const copyRows = async <T>(
   format: (row: T) => string,
 ): Promise<void> => {
   if (rows.length === 0) return;
-  const writable = await tx.unsafe(statement).writable();
+  const query = tx.unsafe(statement) as postgres.PendingQuery<postgres.Row[]> & { reject(err: unknown): void };
   let timer: NodeJS.Timeout | undefined;
-  const finished = Promise.race([
-    once(writable, 'finish'),
-    new Promise((_, reject) => {
-      timer = setTimeout(() => reject(new Error(`COPY did not complete in ${COPY_TIMEOUT_MS} ms`)), COPY_TIMEOUT_MS);
-    }),
-  ]);
+  const failed = new Promise<never>((_, reject) => {
+    const settle = query.reject;
+    query.reject = (err: unknown) => {
+      reject(err);
+      settle(err);
+    };
+    timer = setTimeout(() => reject(new Error(`COPY did not complete in ${COPY_TIMEOUT_MS} ms`)), COPY_TIMEOUT_MS);
+  });
+  failed.catch(() => {});
+  const until = <R>(step: Promise<R>): Promise<R> => Promise.race([step, failed]);
   try {
+    const writable = await until(query.writable());
+    const finished = until(once(writable, 'finish'));
+    finished.catch(() => {});
     let pending = '';
     for (const row of rows) {
       pending += format(row);
       if (pending.length >= FLUSH_CHARS) {
-        if (!writable.write(pending)) await once(writable, 'drain');
+        if (!writable.write(pending)) await until(once(writable, 'drain'));
         pending = '';
       }
     }

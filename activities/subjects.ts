@@ -12,9 +12,9 @@ import {
 import { maskStyleOf, maskValue } from '../domain/masking';
 import type { Keyring } from '../runtime/keyring';
 import { appendAudit } from './audit';
-import { blindIndex } from './crypto/blind-index';
 import { decryptField } from './crypto/field-cipher';
 import { dataKeys, type DataKey } from './keys';
+import { fieldBlindIndex } from './subject-blind-index';
 
 export interface FieldView {
   classification: Classification;
@@ -41,6 +41,7 @@ export interface SubjectView {
 
 export interface Reveal {
   actor: string;
+  apiKeyId?: string;
   purpose: string;
 }
 
@@ -146,7 +147,15 @@ export const subjectRegistry = (d: { db: Db; keyring: Keyring; catalog: Catalog 
       const rows = await d.db
         .selectDistinct({ id: subjectFields.subjectId })
         .from(subjectFields)
-        .where(and(eq(subjectFields.field, field), eq(subjectFields.blindIndex, blindIndex(d.keyring, field, value))))
+        .where(
+          and(
+            eq(subjectFields.field, field),
+            eq(
+              subjectFields.blindIndex,
+              fieldBlindIndex(d.keyring, field, classifyField(d.catalog, field).entry, value),
+            ),
+          ),
+        )
         .limit(100);
       return load(rows.map((r) => r.id));
     },
@@ -167,6 +176,7 @@ export const subjectRegistry = (d: { db: Db; keyring: Keyring; catalog: Catalog 
         .sort();
       await appendAudit(d.db, {
         actor: request.actor,
+        apiKeyId: request.apiKeyId,
         action: 'subject.revealed',
         targetType: 'subject',
         targetId: id,

@@ -22,6 +22,10 @@ export const RetentionPeriod = z.string().regex(/^P(?:\d+Y)?(?:\d+M)?(?:\d+D)?$/
   error: 'must be an ISO 8601 duration such as P10Y, P6M or P90D',
 });
 
+/** How a blind-indexed value is normalised before hashing, so equal values in other spellings match. */
+export const IndexNormalisation = z.enum(['email', 'phone', 'idNumber', 'trim']);
+export type IndexNormalisation = z.infer<typeof IndexNormalisation>;
+
 export const CatalogEntry = z
   .object({
     classification: Classification,
@@ -31,6 +35,8 @@ export const CatalogEntry = z
     mask: MaskStyle.optional(),
     /** Keeps a keyed HMAC of the normalized value, for equality search without decrypting. */
     blindIndex: z.boolean().default(false),
+    /** The normalisation of the blind index (default `trim`): emails lower-cased, phones digits only, ID numbers upper-case without spaces. */
+    normalise: IndexNormalisation.optional(),
   })
   .strict();
 export type CatalogEntry = z.infer<typeof CatalogEntry>;
@@ -59,7 +65,7 @@ const entry = (
   classification: Classification,
   purposes: Purpose[],
   retention: string,
-  extra: Partial<Pick<CatalogEntry, 'mask' | 'blindIndex'>> = {},
+  extra: Partial<Pick<CatalogEntry, 'mask' | 'blindIndex' | 'normalise'>> = {},
 ): CatalogEntry => ({ classification, purposes, retention, blindIndex: false, ...extra });
 
 const CUSTOMER = ['customer-service', 'transfer-notice', 'consent-collection'];
@@ -69,10 +75,14 @@ const CREDIT = ['credit-assessment', 'regulatory-reporting'];
 export const defaultCatalog: Catalog = {
   fields: {
     name: entry('personal', [...CUSTOMER, 'identity-verification'], 'P5Y', { mask: 'name' }),
-    phone: entry('personal', CUSTOMER, 'P5Y', { mask: 'phone', blindIndex: true }),
-    email: entry('personal', CUSTOMER, 'P5Y', { mask: 'email', blindIndex: true }),
+    phone: entry('personal', CUSTOMER, 'P5Y', { mask: 'phone', blindIndex: true, normalise: 'phone' }),
+    email: entry('personal', CUSTOMER, 'P5Y', { mask: 'email', blindIndex: true, normalise: 'email' }),
     address: entry('personal', ['customer-service', 'debt-collection'], 'P5Y', { mask: 'prefix3' }),
-    idNumber: entry('sensitive', ['identity-verification', ...CREDIT], 'P5Y', { mask: 'tail4', blindIndex: true }),
+    idNumber: entry('sensitive', ['identity-verification', ...CREDIT], 'P5Y', {
+      mask: 'tail4',
+      blindIndex: true,
+      normalise: 'idNumber',
+    }),
     bankAccount: entry('sensitive', ['debt-collection', 'credit-assessment'], 'P5Y', { mask: 'tail4' }),
     creditScore: entry('sensitive', CREDIT, 'P5Y', { mask: 'full' }),
     creditHistory: entry('sensitive', CREDIT, 'P5Y', { mask: 'full' }),
@@ -110,3 +120,36 @@ export const blindIndexedFields = (catalog: Catalog): string[] =>
   Object.entries(catalog.fields)
     .filter(([, e]) => e.blindIndex)
     .map(([name]) => name);
+
+/** The form a blind-indexed value is compared in: always NFC and trimmed, then per the entry's normalisation. */
+export const normaliseForIndex = (normalise: IndexNormalisation | undefined, value: string): string => {
+  const trimmed = value.normalize('NFC').trim();
+  switch (normalise) {
+    case 'email':
+      return trimmed.toLowerCase();
+    case 'phone':
+      return trimmed.replace(/\D/g, '');
+    case 'idNumber':
+      return trimmed.replace(/\s/g, '').toUpperCase();
+    default:
+      return trimmed;
+  }
+};
+
+/**
+ * Names a line may use for a field the catalog does not know. The name reaches the import report (and
+ * the field row), so it must look like a name, not like data: short, and without long digit runs that
+ * could be a phone, ID or account number.
+ */
+export const UNCLASSIFIED_NAME_POLICY = { maxLength: 32, maxDigits: 4 } as const;
+
+/** Why an unclassified field name breaks the policy, or undefined; never quotes the name. */
+export const unclassifiedNameProblem = (name: string): string | undefined => {
+  if (name.length > UNCLASSIFIED_NAME_POLICY.maxLength) {
+    return `an unclassified field name is longer than ${UNCLASSIFIED_NAME_POLICY.maxLength} characters`;
+  }
+  if ((name.match(/[0-9]/g)?.length ?? 0) > UNCLASSIFIED_NAME_POLICY.maxDigits) {
+    return `an unclassified field name has more than ${UNCLASSIFIED_NAME_POLICY.maxDigits} digits`;
+  }
+  return undefined;
+};

@@ -16,6 +16,18 @@ export const ExternalRef = z
 export const Jurisdiction = z.string().regex(/^[A-Z]{2}$/, { error: 'must be a two-letter code such as CN or EU' });
 export const Locale = z.string().regex(/^[a-z]{2,3}(?:-[A-Za-z0-9]{2,8})*$/, { error: 'must be a BCP 47 tag' });
 
+/** The dates PostgreSQL's `date` stores, narrowed to a sane range: a retention date before 1900 is a data error. */
+export const RETENTION_DATE_RANGE = { min: '1900-01-01', max: '9999-12-31' } as const;
+
+export const RetentionDate = z.iso
+  .date()
+  .refine((d) => d >= RETENTION_DATE_RANGE.min && d <= RETENTION_DATE_RANGE.max, {
+    error: `must be a date from ${RETENTION_DATE_RANGE.min} to ${RETENTION_DATE_RANGE.max}`,
+  });
+
+/** At most this many fields on one line (contact included). */
+export const MAX_FIELDS_PER_LINE = 256;
+
 /** Scalars only: every value is encrypted or stored as one string, and masked as one. */
 export const FieldValue = z.union([z.string().max(4096), z.number().finite(), z.boolean()]);
 export type FieldValue = z.infer<typeof FieldValue>;
@@ -37,8 +49,13 @@ export const SubjectLine = z
     jurisdiction: Jurisdiction,
     locale: Locale.optional(),
     contact: Contact.optional(),
-    retentionUntil: z.iso.date().optional(),
-    fields: z.record(FieldName, FieldValue).default({}),
+    retentionUntil: RetentionDate.optional(),
+    fields: z
+      .record(FieldName, FieldValue)
+      .refine((f) => Object.keys(f).length <= MAX_FIELDS_PER_LINE, {
+        error: `must hold at most ${MAX_FIELDS_PER_LINE} fields`,
+      })
+      .default({}),
   })
   .strict();
 export type SubjectLine = z.infer<typeof SubjectLine>;
@@ -48,12 +65,15 @@ export const RejectReason = z.enum([
   'not_an_object',
   'missing_external_ref',
   'invalid_value',
+  'invalid_character',
+  'invalid_field_name',
   'unknown_property',
   'duplicate_field',
   'duplicate_in_file',
   'line_too_long',
   'invalid_encoding',
   'subject_destroyed',
+  'rejected_by_database',
 ]);
 export type RejectReason = z.infer<typeof RejectReason>;
 
@@ -93,11 +113,18 @@ export type ParsedLine =
 
 const SAFE_SEGMENT = /^[A-Za-z][A-Za-z0-9_]{0,63}$/;
 
+// A key that is not a valid field name may itself be data (a name used as a key): never quote it.
+const pathOf = (path: readonly PropertyKey[]): string =>
+  path
+    .map((p) =>
+      typeof p === 'number' || (SAFE_SEGMENT.test(String(p)) && !RESERVED_FIELD_NAMES.has(String(p)))
+        ? String(p)
+        : '<key>',
+    )
+    .join('.') || '(line)';
+
 const describeIssue = (issue: z.core.$ZodIssue): { reason: RejectReason; message: string } => {
-  // A key that is not a valid field name may itself be data (a name used as a key): never quote it.
-  const path =
-    issue.path.map((p) => (typeof p === 'number' || SAFE_SEGMENT.test(String(p)) ? String(p) : '<key>')).join('.') ||
-    '(line)';
+  const path = pathOf(issue.path);
   if (issue.code === 'unrecognized_keys') {
     return { reason: 'unknown_property', message: `${path}: unknown propert${issue.keys.length > 1 ? 'ies' : 'y'}` };
   }
@@ -106,6 +133,25 @@ const describeIssue = (issue: z.core.$ZodIssue): { reason: RejectReason; message
 };
 
 const reject = (reason: RejectReason, message: string): ParsedLine => ({ ok: false, reason, message });
+
+/** Field names that would reach an object's prototype machinery instead of a field. */
+export const RESERVED_FIELD_NAMES: ReadonlySet<string> = new Set(['__proto__', 'constructor', 'prototype']);
+
+// NUL cannot be stored in a PostgreSQL text value; an unpaired surrogate has no UTF-8 form (Node would replace it).
+// eslint-disable-next-line no-control-regex -- NUL is exactly what is refused
+const UNSTORABLE = /\u0000|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
+
+/** Finds a key or string anywhere in a parsed line that PostgreSQL or UTF-8 cannot hold; returns its safe path. */
+const unstorableAt = (value: unknown, path: string[], depth = 0): string | undefined => {
+  if (typeof value === 'string') return UNSTORABLE.test(value) ? pathOf(path) : undefined;
+  if (value === null || typeof value !== 'object' || depth > 8) return undefined;
+  for (const [key, inner] of Object.entries(value)) {
+    if (UNSTORABLE.test(key)) return pathOf([...path, '<key>']);
+    const found = unstorableAt(inner, [...path, key], depth + 1);
+    if (found) return found;
+  }
+  return undefined;
+};
 
 /** Parses and validates one line. The result never carries a rejected line's content. */
 export const parseSubjectLine = (text: string): ParsedLine => {
@@ -118,8 +164,17 @@ export const parseSubjectLine = (text: string): ParsedLine => {
   if (json === null || typeof json !== 'object' || Array.isArray(json)) {
     return reject('not_an_object', 'line is not a JSON object');
   }
+  const unstorable = unstorableAt(json, []);
+  if (unstorable) {
+    return reject('invalid_character', `${unstorable}: contains a NUL character or an unpaired surrogate`);
+  }
   if (!('externalRef' in json) || json.externalRef === null || json.externalRef === '') {
     return reject('missing_external_ref', 'externalRef is missing');
+  }
+  // zod copies a record into a plain object, where `__proto__` would vanish: refuse such names first.
+  const fields: unknown = 'fields' in json ? json.fields : undefined;
+  if (fields !== null && typeof fields === 'object' && Object.keys(fields).some((k) => RESERVED_FIELD_NAMES.has(k))) {
+    return reject('invalid_field_name', 'fields.<key>: __proto__, constructor and prototype are not field names');
   }
   const parsed = SubjectLine.safeParse(json);
   if (!parsed.success) {
@@ -148,6 +203,8 @@ export interface SubjectImportInput {
   batchLines?: number;
   /** Batches per activity call; the activity heartbeats its byte offset after each one. */
   batchesPerActivity?: number;
+  /** How long a batch activity may go without a heartbeat (a duration such as `10 seconds`; default 10 s). */
+  batchHeartbeatTimeout?: string;
   /** Continue-as-new after this many batches, so the history stays bounded. */
   batchesPerRun?: number;
   /** Set by continue-as-new only. */

@@ -5,6 +5,7 @@ import {
   continueAsNew,
   defineQuery,
   isCancellation,
+  log,
   proxyActivities,
   setHandler,
   workflowInfo,
@@ -24,7 +25,7 @@ import {
 
 export const io = {
   startToCloseTimeout: '1 minute',
-  retry: { maximumAttempts: 10, nonRetryableErrorTypes: ['StagedFileMissing', 'ImportNotFound'] },
+  retry: { maximumAttempts: 10, nonRetryableErrorTypes: ['StagedFileMissing', 'ImportNotFound', 'CryptoError'] },
 } satisfies ActivityOptions;
 
 /** Long-running and heartbeating: a dead worker is noticed after the heartbeat timeout, and the retry resumes. */
@@ -33,11 +34,14 @@ export const batchIo = {
   heartbeatTimeout: '10 seconds',
   // Wait for the activity to stop at a batch boundary, so the final counts are the committed ones.
   cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
-  retry: { maximumInterval: '30 seconds', maximumAttempts: 50, nonRetryableErrorTypes: ['StagedFileMissing'] },
+  retry: {
+    maximumInterval: '30 seconds',
+    maximumAttempts: 50,
+    nonRetryableErrorTypes: ['StagedFileMissing', 'CryptoError'],
+  },
 } satisfies ActivityOptions;
 
 const { beginSubjectImport, finishSubjectImport } = proxyActivities<Activities>(io);
-const { importSubjectBatches } = proxyActivities<Activities>(batchIo);
 
 export const importProgressQuery = defineQuery<ImportProgress>(IMPORT_PROGRESS_QUERY);
 
@@ -58,6 +62,10 @@ export async function subjectImport(input: SubjectImportInput): Promise<ImportRe
   const batchesPerRun = input.batchesPerRun ?? IMPORT_DEFAULTS.batchesPerRun;
   let cursor = input.resume?.cursor ?? { offset: 0, line: 1 };
   let counts = input.resume?.counts ?? zeroCounts();
+  const { importSubjectBatches } = proxyActivities<Activities>({
+    ...batchIo,
+    heartbeatTimeout: input.batchHeartbeatTimeout ?? batchIo.heartbeatTimeout,
+  });
   let status: ImportStatus = 'running';
   setHandler(importProgressQuery, () => ({
     importId: input.importId,
@@ -105,7 +113,11 @@ export async function subjectImport(input: SubjectImportInput): Promise<ImportRe
       if (result.done) break;
     }
   } catch (err) {
-    await finish(isCancellation(err) ? 'cancelled' : 'failed', isCancellation(err) ? undefined : failureType(err));
+    // The import fails with its own cause even if closing it fails too (the staging sweep closes it then).
+    await finish(
+      isCancellation(err) ? 'cancelled' : 'failed',
+      isCancellation(err) ? undefined : failureType(err),
+    ).catch((closing: unknown) => log.warn('closing the import failed', { failureType: failureType(closing) }));
     throw err;
   }
   if (continueWith) return await continueAsNew<typeof subjectImport>(continueWith);

@@ -7,6 +7,8 @@ import {
   classifyField,
   defaultCatalog,
   mergeCatalog,
+  normaliseForIndex,
+  unclassifiedNameProblem,
 } from '../../domain/catalog';
 
 describe('data catalog', () => {
@@ -60,5 +62,34 @@ describe('data catalog', () => {
         fields: { a: { classification: 'personal', purposes: ['Bad Purpose'], retention: 'P1Y' } },
       }).success,
     ).toBe(false);
+  });
+
+  it('normalises a blind index as the catalog entry says, not by the field name', () => {
+    expect(normaliseForIndex('email', ' A.B@Example.COM ')).toBe('a.b@example.com');
+    expect(normaliseForIndex('phone', '+86 138-0000 0001')).toBe('8613800000001');
+    expect(normaliseForIndex('idNumber', ' 990000 19900101001x ')).toBe('99000019900101001X');
+    expect(normaliseForIndex(undefined, ' Ab ')).toBe('Ab');
+    const override = CatalogOverride.parse({
+      fields: {
+        workEmail: {
+          classification: 'personal',
+          purposes: ['customer-service'],
+          retention: 'P1Y',
+          blindIndex: true,
+          normalise: 'email',
+        },
+      },
+    });
+    const catalog = Catalog.parse(mergeCatalog(defaultCatalog, override));
+    expect(classifyField(catalog, 'workEmail').entry.normalise).toBe('email');
+    expect(classifyField(catalog, 'email').entry.normalise).toBe('email');
+  });
+
+  it('holds unclassified field names to a policy, without quoting them', () => {
+    expect(unclassifiedNameProblem('loyaltyTier')).toBeUndefined();
+    expect(unclassifiedNameProblem('address2')).toBeUndefined();
+    expect(unclassifiedNameProblem('x'.repeat(33))).toMatch(/longer than 32/);
+    expect(unclassifiedNameProblem('zhang_13800000001')).toMatch(/more than 4 digits/);
+    expect(unclassifiedNameProblem('zhang_13800000001')).not.toContain('zhang');
   });
 });

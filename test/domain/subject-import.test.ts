@@ -59,4 +59,41 @@ describe('subject import line', () => {
       for (const secret of secrets) expect(parsed.message).not.toContain(secret);
     }
   });
+
+  it.each([
+    ['a NUL in a general field value', line({ ...valid, fields: { city: 'Bei\u0000jing' } }), 'invalid_character'],
+    ['a NUL in a field name', line({ ...valid, fields: { 'ci\u0000ty': 'x' } }), 'invalid_character'],
+    ['a NUL in a top-level key', line({ ...valid, 'x\u0000': 1 }), 'invalid_character'],
+    ['a NUL in a contact value', line({ ...valid, contact: { phone: '138\u00001234' } }), 'invalid_character'],
+    ['a lone high surrogate', line({ ...valid, fields: { name: 'a\ud800b' } }), 'invalid_character'],
+    ['a lone low surrogate', line({ ...valid, fields: { name: '\udc00' } }), 'invalid_character'],
+    ['year 0000', line({ ...valid, retentionUntil: '0000-01-01' }), 'invalid_value'],
+    ['a year before 1900', line({ ...valid, retentionUntil: '1899-12-31' }), 'invalid_value'],
+    ['a day that does not exist', line({ ...valid, retentionUntil: '2023-02-30' }), 'invalid_value'],
+    ['a five-digit year', line({ ...valid, retentionUntil: '10000-01-01' }), 'invalid_value'],
+    [
+      'fields.__proto__',
+      '{"externalRef":"C-1","jurisdiction":"CN","fields":{"__proto__":"x","name":"y"}}',
+      'invalid_field_name',
+    ],
+    ['fields.constructor', line({ ...valid, fields: { constructor: 'x' } }), 'invalid_field_name'],
+    ['fields.prototype', line({ ...valid, fields: { prototype: 'x' } }), 'invalid_field_name'],
+    [
+      'too many fields',
+      line({ ...valid, fields: Object.fromEntries(Array.from({ length: 257 }, (_, i) => [`f${i}`, i])) }),
+      'invalid_value',
+    ],
+  ])('rejects %s per line, without quoting it', (_, text, reason) => {
+    const parsed = parseSubjectLine(text);
+    expect(parsed).toMatchObject({ ok: false, reason });
+    if (parsed.ok) return;
+    expect(parsed.message).not.toMatch(/Bei|jing|0000-01-01|1899|2023-02-30/);
+    expect(parsed.message).not.toContain('\u0000');
+  });
+
+  it('keeps a well-formed surrogate pair and the edges of the date range', () => {
+    for (const retentionUntil of ['1900-01-01', '9999-12-31']) {
+      expect(parseSubjectLine(line({ ...valid, retentionUntil, fields: { name: '😀' } })).ok).toBe(true);
+    }
+  });
 });
