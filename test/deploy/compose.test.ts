@@ -151,6 +151,97 @@ describe('docker-compose.yml', () => {
   });
 });
 
+const userOf = (url: string) => new URL(url.replace(/\$\{[^}]*\}/g, 'x')).username;
+const initScriptPath = () => {
+  const mounts = (service('postgres').volumes ?? []).map((v) =>
+    typeof v === 'string' ? v : `${v.source}:${v.target}`,
+  );
+  return mounts.find((m) => m.includes('/docker-entrypoint-initdb.d/'))!.split(':')[0]!;
+};
+
+describe('docker-compose.yml database roles', () => {
+  const migrate = env(service('migrate'));
+  const owner = userOf(migrate.CUSTODIAN_MIGRATION_DATABASE_URL ?? 'postgres://missing@x/x');
+  const serviceRole = userOf(migrate.DATABASE_URL!);
+
+  it('migrates as the owning role and runs api and worker as another, which only migrate can tell', () => {
+    expect(migrate.CUSTODIAN_MIGRATION_DATABASE_URL, 'migrate has an owner connection').toBeDefined();
+    expect(serviceRole).not.toBe(owner);
+    expect(new URL(migrate.CUSTODIAN_MIGRATION_DATABASE_URL!.replace(/\$\{[^}]*\}/g, 'x')).host).toBe('postgres:5432');
+    for (const name of ['api', 'worker']) {
+      const e = env(service(name));
+      expect(userOf(e.DATABASE_URL!), name).toBe(serviceRole);
+      expect(e.CUSTODIAN_MIGRATION_DATABASE_URL, `${name} never sees the owner's password`).toBeUndefined();
+    }
+  });
+
+  it('creates the database owned by the owner, and the service role without any power', () => {
+    const script = read(initScriptPath());
+    const database = new URL(migrate.DATABASE_URL!.replace(/\$\{[^}]*\}/g, 'x')).pathname.slice(1);
+    expect(script).toMatch(new RegExp(`CREATE DATABASE ${database} OWNER ${owner}\\b`, 'i'));
+    expect(script).toMatch(
+      new RegExp(
+        `ALTER ROLE ${serviceRole} WITH LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS`,
+        'i',
+      ),
+    );
+    expect(script).toMatch(new RegExp(`ALTER ROLE ${owner} WITH LOGIN NOSUPERUSER`, 'i'));
+    expect(script).not.toMatch(new RegExp(`OWNER ${serviceRole}\\b`, 'i'));
+  });
+
+  // Runs the script on the test server under role and database names of its own (roles are cluster-wide).
+  it.runIf(onPath('psql') && process.env.TEST_DATABASE_URL)(
+    'init.sh runs on a fresh server and again on the same one',
+    () => {
+      const suffix = `_${process.pid}_${Date.now().toString(36)}`;
+      const names = {
+        custodian_app: `ct_app${suffix}`,
+        custodian: `ct_owner${suffix}`,
+        temporal: `ct_temporal${suffix}`,
+      };
+      const script = read(initScriptPath())
+        .replace(/\bcustodian_app\b/g, names.custodian_app)
+        .replace(/\bcustodian\b/g, names.custodian)
+        .replace(/\btemporal\b/g, names.temporal);
+      const server = new URL(process.env.TEST_DATABASE_URL!);
+      const shellEnv = {
+        ...process.env,
+        PGHOST: server.hostname,
+        PGPORT: server.port || '5432',
+        PGPASSWORD: decodeURIComponent(server.password),
+        POSTGRES_USER: decodeURIComponent(server.username),
+        CUSTODIAN_DB_PASSWORD: 'owner-pw',
+        CUSTODIAN_APP_DB_PASSWORD: 'app-pw',
+        TEMPORAL_DB_PASSWORD: 'temporal-pw',
+      };
+      const psql = (sql: string) =>
+        spawnSync('psql', ['-tAX', '-v', 'ON_ERROR_STOP=1', '-d', 'postgres', '-c', sql], {
+          env: shellEnv,
+          encoding: 'utf8',
+        });
+      try {
+        for (let run = 0; run < 2; run++) {
+          const result = spawnSync('sh', ['-s'], { input: script, env: shellEnv, encoding: 'utf8', timeout: 30_000 });
+          expect(result.status, `run ${run + 1}: ${result.stderr}`).toBe(0);
+        }
+        const roles = psql(
+          `select rolname || ':' || rolsuper || rolcreatedb || rolcreaterole from pg_roles where rolname like 'ct_%${suffix}' order by 1`,
+        );
+        expect(roles.stdout.trim().split('\n')).toEqual([
+          `${names.custodian_app}:falsefalsefalse`,
+          `${names.custodian}:falsefalsefalse`,
+          `${names.temporal}:falsetruefalse`,
+        ]);
+        const ownerOf = psql(`select pg_get_userbyid(datdba) from pg_database where datname = '${names.custodian}'`);
+        expect(ownerOf.stdout.trim()).toBe(names.custodian);
+      } finally {
+        psql(`drop database if exists ${names.custodian}`);
+        for (const role of Object.values(names)) psql(`drop role if exists ${role}`);
+      }
+    },
+  );
+});
+
 describe('Dockerfile', () => {
   const instructions = read('Dockerfile')
     .replace(/\\\r?\n/g, ' ')
@@ -236,6 +327,7 @@ describe.runIf(onPath('docker-compose'))('docker-compose config', () => {
     CUSTODIAN_KEYRING: JSON.stringify({ note: 'dummy keyring for a config check' }),
     POSTGRES_PASSWORD: 'dummy-postgres',
     CUSTODIAN_DB_PASSWORD: 'dummy-custodian',
+    CUSTODIAN_APP_DB_PASSWORD: 'dummy-custodian-app',
     TEMPORAL_DB_PASSWORD: 'dummy-temporal',
   };
   const run = (extra: Record<string, string>) => {
