@@ -1,14 +1,14 @@
 import { readFileSync } from 'node:fs';
 import { Catalog, CatalogOverride, defaultCatalog, mergeCatalog } from '../domain/catalog';
 
-export const CATALOG_FILE_ENV = 'CUSTODIAN_CATALOG_FILE';
+const CATALOG_FILE_ENV = 'CUSTODIAN_CATALOG_FILE';
 
 /**
  * The data catalog: the defaults, overridden field by field by the JSON file named in
- * CUSTODIAN_CATALOG_FILE. A bad file stops start-up with a message naming the file and the fields.
+ * CUSTODIAN_CATALOG_FILE (`config.CUSTODIAN_CATALOG_FILE`). A bad file stops start-up with a message
+ * naming the file and the fields.
  */
-export const loadCatalog = (env: NodeJS.ProcessEnv = process.env): Catalog => {
-  const file = env[CATALOG_FILE_ENV]?.trim();
+export const loadCatalog = (file: string | undefined): Catalog => {
   if (!file) return defaultCatalog;
   let json: unknown;
   try {

@@ -1,20 +1,18 @@
-import type { Db } from '../db/client';
-import type { Catalog } from '../domain/catalog';
-import type { Keyring } from '../runtime/keyring';
+import type { Services } from '../runtime/services';
 import { auditActivities } from './audit';
 import { importActivities } from './subject-import';
 
-export interface ActivityDeps {
-  db: Db;
-  keyring: Keyring;
-  /** Where import uploads are staged (`importStagingDir(config)`), shared with the API. */
-  stagingDir: string;
-  /** The data catalog: loaded from CUSTODIAN_CATALOG_FILE (or the defaults) when omitted. */
-  catalog?: Catalog;
-}
+/** What activities may use: the process's services (a process adds its activities with one line below). */
+export type ActivityDeps = Pick<
+  Services,
+  'database' | 'keyring' | 'catalog' | 'stagingDir' | 'config' | 'logger' | 'clock'
+>;
 
-export const createActivities = (d: ActivityDeps) => ({
-  ...auditActivities(d),
-  ...importActivities(d),
-});
+export const createActivities = (s: ActivityDeps) => {
+  const d = { ...s, db: s.database.db, prepareThreads: s.config.CUSTODIAN_IMPORT_THREADS };
+  return {
+    ...auditActivities(d),
+    ...importActivities(d),
+  };
+};
 export type Activities = ReturnType<typeof createActivities>;

@@ -22,12 +22,9 @@ export interface PreparePool {
 
 const THREAD_ENTRY = new URL('./subject-prepare-thread.mjs', import.meta.url);
 
-/** CUSTODIAN_IMPORT_THREADS, else one thread per core but one (the main thread reads and writes). */
-export const defaultPrepareThreads = (env: NodeJS.ProcessEnv = process.env): number => {
-  const configured = Number(env.CUSTODIAN_IMPORT_THREADS);
-  if (env.CUSTODIAN_IMPORT_THREADS?.trim() && Number.isInteger(configured) && configured >= 0) return configured;
-  return Math.max(1, availableParallelism() - 1);
-};
+/** The configured count (CUSTODIAN_IMPORT_THREADS), else one thread per core but one (the main thread reads and writes). */
+export const defaultPrepareThreads = (configured?: number): number =>
+  configured ?? Math.max(1, availableParallelism() - 1);
 
 /**
  * A prepared batch as it crosses between threads. Structured clone of the new subjects' rows (about a

@@ -1,39 +1,11 @@
 import { createRoute, OpenAPIHono, z } from '@hono/zod-openapi';
-import type { Client } from '@temporalio/client';
 import { bodyLimit } from 'hono/body-limit';
-import type { Database } from '../db/client';
-import type { Logger } from '../runtime/logger';
-import { assertEveryV1RouteGuarded, authenticate, BEARER_SCHEME, type AuthEnv } from './auth';
+import { routePattern } from '../runtime/metrics';
+import type { Services } from '../runtime/services';
+import { assertEveryV1RouteGuarded, authenticate, BEARER_SCHEME, streamsBody, type AuthEnv } from './auth';
 import { DOCS_CSP, DOCS_HTML } from './docs';
 import { ApiError, problem, toProblem, validationError } from './errors';
-import { createMetrics, routePattern, type Metrics } from './metrics';
-import { auditRoutes } from './routes/audit';
-import { subjectImportRoutes, type SubjectApiDeps } from './routes/subject-imports';
-import { subjectRoutes } from './routes/subjects';
-import { userRoutes } from './routes/users';
-
-export interface AppDeps {
-  db: Database;
-  temporal: Client;
-  logger: Logger;
-  bodyLimitBytes: number;
-  /** Keyring, staging directory (shared with the workers) and task queue of the subject registry. */
-  subjects: SubjectApiDeps;
-}
-
-/** What a resource's route factory receives: the app's dependencies plus its metrics. */
-export interface RouteDeps extends AppDeps {
-  metrics: Metrics;
-}
-
-/** A resource: one Hono app of guarded endpoints (see `v1Resource` in auth.ts), mounted under /v1. */
-export type Resource = (deps: RouteDeps) => OpenAPIHono<AuthEnv>;
-
-/** Every /v1 resource; adding one is one line here. */
-const resources: Resource[] = [userRoutes, auditRoutes, subjectRoutes, subjectImportRoutes];
-
-/** Bodies streamed to disk by their route, which enforces its own limit. */
-const STREAMED_BODIES = new Set(['POST /v1/subject-imports']);
+import { resources } from './resources';
 
 const READY_TIMEOUT_MS = 2_000;
 const QUIET_ROUTES = new Set(['/healthz', '/readyz', '/metrics']);
@@ -81,13 +53,9 @@ const readyz = createRoute({
   },
 });
 
-/**
- * Builds the HTTP API. Returns the Hono app and its metrics; `metrics.recordWorkflowStart`
- * is also handed to every resource through RouteDeps.
- */
-export const createApp = (deps: AppDeps) => {
-  const metrics = createMetrics();
-  const { logger } = deps;
+/** Builds the HTTP API over the process's services; every resource receives the same services. */
+export const createApp = (services: Services) => {
+  const { logger, metrics, database, temporal, config } = services;
   const app = new OpenAPIHono<{ Variables: Partial<AuthEnv['Variables']> }>({
     defaultHook: (result, c) => {
       if (!result.success) return problem(c, validationError(result.error, result.target));
@@ -107,23 +75,21 @@ export const createApp = (deps: AppDeps) => {
     const entry = { method: c.req.method, route, status, durationMs: Math.round(seconds * 1000) };
     logger[QUIET_ROUTES.has(route) ? 'debug' : 'info']({ ...entry, userId: c.get('principal')?.userId }, 'request');
   });
-  const limitBody = bodyLimit({
-    maxSize: deps.bodyLimitBytes,
-    onError: (c) => problem(c, ApiError.payloadTooLarge(deps.bodyLimitBytes)),
-  });
-  app.use('*', (c, next) => (STREAMED_BODIES.has(`${c.req.method} ${c.req.path}`) ? next() : limitBody(c, next)));
-  app.use('/v1/*', authenticate(deps.db.db));
+  const maxSize = config.CUSTODIAN_BODY_LIMIT_BYTES;
+  const limitBody = bodyLimit({ maxSize, onError: (c) => problem(c, ApiError.payloadTooLarge(maxSize)) });
+  app.use('*', (c, next) => (streamsBody(c.req.method, c.req.path) ? next() : limitBody(c, next)));
+  app.use('/v1/*', authenticate(database.db));
 
-  for (const resource of resources) app.route('/v1', resource({ ...deps, metrics }));
+  for (const resource of resources) app.route('/v1', resource(services));
   assertEveryV1RouteGuarded(app);
 
   app.openapi(healthz, (c) => c.json({ status: 'ok' as const }, 200));
   app.openapi(readyz, async (c) => {
     const probes = {
-      postgres: () => deps.db.sql`select 1`.then(() => undefined),
+      postgres: () => database.sql`select 1`.then(() => undefined),
       temporal: () =>
-        deps.temporal.connection.withDeadline(Date.now() + READY_TIMEOUT_MS, () =>
-          deps.temporal.connection.workflowService.getSystemInfo({}),
+        temporal.connection.withDeadline(Date.now() + READY_TIMEOUT_MS, () =>
+          temporal.connection.workflowService.getSystemInfo({}),
         ),
     };
     const outcomes = await Promise.all(
@@ -162,7 +128,7 @@ export const createApp = (deps: AppDeps) => {
   });
   app.get('/docs', (c) => c.html(DOCS_HTML, 200, { 'content-security-policy': DOCS_CSP }));
 
-  return { app, metrics };
+  return app;
 };
 
-export type App = ReturnType<typeof createApp>['app'];
+export type App = ReturnType<typeof createApp>;

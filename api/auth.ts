@@ -3,10 +3,12 @@ import type { Handler, Hono, MiddlewareHandler } from 'hono';
 import { createMiddleware } from 'hono/factory';
 import type { ZodType } from 'zod';
 import type { Db } from '../db/client';
-import { findPrincipal, type Principal, type Role } from './api-keys';
+import { findPrincipal, type Actor, type Principal } from '../activities/users';
+import type { Role } from '../domain/roles';
 import { ApiError, problemResponse } from './errors';
 
-export type { Principal, Role } from './api-keys';
+export type { Principal } from '../activities/users';
+export type { Role } from '../domain/roles';
 
 /** Hono environment of every /v1 handler: the authenticated caller. */
 export interface AuthEnv {
@@ -27,8 +29,11 @@ export const authenticate = (db: Db): MiddlewareHandler<AuthEnv> =>
     await next();
   });
 
-/** The audit actor for a request. */
-export const actorOf = (principal: Principal) => `user:${principal.userId}`;
+/** The audit actor for a request: the user and the API key they used. */
+export const actorOf = (principal: Principal): Actor => ({
+  actor: `user:${principal.userId}`,
+  apiKeyId: principal.keyId,
+});
 
 export type Roles = readonly [Role, ...Role[]];
 
@@ -54,11 +59,26 @@ export type GuardedRoute = RouteConfig & { readonly [guarded]: Roles };
 
 type RouteArgs = Omit<RouteConfig, 'middleware' | 'security'>;
 
-/** createRoute plus the roles allowed to call it, enforced by a middleware and shown in the OpenAPI document. */
-export const defineRoute = <P extends string, R extends RouteArgs & { path: P; roles: Roles }>({
+/** Routes that stream their body to disk and enforce their own limit, as `METHOD /v1/path` patterns. */
+const streamedBodies: RegExp[] = [];
+
+/** Whether a request's body skips the app-wide body limit because its route streams it. */
+export const streamsBody = (method: string, path: string) =>
+  streamedBodies.some((pattern) => pattern.test(`${method.toUpperCase()} ${path}`));
+
+/**
+ * createRoute plus the roles allowed to call it, enforced by a middleware and shown in the OpenAPI
+ * document. `streamedBody` exempts the route from the app-wide body limit (it must enforce its own).
+ */
+export const defineRoute = <P extends string, R extends RouteArgs & { path: P; roles: Roles; streamedBody?: true }>({
   roles,
+  streamedBody,
   ...args
 }: R) => {
+  if (streamedBody) {
+    const path = args.path.replace(/[.*+?^$()|[\]\\]/g, '\\$&').replace(/\{[^}]+\}/g, '[^/]+');
+    streamedBodies.push(new RegExp(`^${args.method.toUpperCase()} /v1${path}$`));
+  }
   const route = createRoute({
     ...args,
     middleware: requireRoles(roles),

@@ -4,6 +4,7 @@ import type { Context } from 'hono';
 import { HTTPException } from 'hono/http-exception';
 import type { ContentfulStatusCode } from 'hono/utils/http-status';
 import { ZodError } from 'zod';
+import { DomainError } from '../domain/errors';
 import type { Logger } from '../runtime/logger';
 
 export interface FieldError {
@@ -113,9 +114,17 @@ export const loggableError = (err: unknown, depth = 0): Record<string, unknown> 
   return { name: err.name, code, message: err.message, stack: err.stack, ...cause };
 };
 
+const DOMAIN_STATUS = { 'not-found': 404, conflict: 409, invalid: 400 } as const;
+const DOMAIN_TITLE = { 'not-found': 'Not found', conflict: 'Conflict', invalid: 'Invalid request' } as const;
+
+/** A business rule's refusal, as the problem the client sees. */
+export const fromDomain = (err: DomainError): ApiError =>
+  new ApiError(DOMAIN_STATUS[err.kind], err.code, DOMAIN_TITLE[err.kind], err.message);
+
 /** Maps anything thrown to a problem; an unexpected error is logged (never the request body) and hidden. */
 export const toProblem = (c: Context, err: unknown, logger: Logger, route: string): Response => {
   if (err instanceof ApiError) return problem(c, err);
+  if (err instanceof DomainError) return problem(c, fromDomain(err));
   if (err instanceof ZodError) return problem(c, validationError(err));
   if (err instanceof HTTPException && err.status < 500) {
     const code = HTTP_EXCEPTION_CODES[err.status] ?? 'http-error';

@@ -159,7 +159,7 @@ export const importCommand = async (args: string[]): Promise<number> => {
   const address = config.TEMPORAL_ADDRESS ?? running?.temporalAddress;
   const databaseUrl = config.DATABASE_URL ?? running?.databaseUrl;
   if (!address) throw new ConfigError('TEMPORAL_ADDRESS: required, or run `custodian start` first');
-  const { keyring } = await loadKeyring({ env: process.env, dataDir: config.dataDir, allowGenerate: false });
+  const { keyring } = await loadKeyring({ env: config, dataDir: config.dataDir, allowGenerate: false });
   const clients = await connectClient(address, config, keyring);
   const database = databaseUrl ? connect(databaseUrl, { max: 1 }) : undefined;
   try {

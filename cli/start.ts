@@ -1,16 +1,20 @@
 import { randomBytes, randomUUID } from 'node:crypto';
-import { existsSync, mkdirSync, rmSync } from 'node:fs';
+import { existsSync, rmSync } from 'node:fs';
+import type { Client } from '@temporalio/client';
 import { DefaultLogger, Runtime } from '@temporalio/worker';
-import { connect } from '../db/client';
+import { loadCatalog } from '../activities/catalog';
+import { connect, type Database } from '../db/client';
 import { runMigrations } from '../db/migrate';
 import { selfCheckWorkflowId } from '../domain/ids';
 import { adminKeyFile, ensureFirstAdmin } from '../runtime/admin-key';
 import { connectClient, startApi, startWorker } from '../runtime/app-server';
-import { ConfigError, importStagingDir, loadConfig, type Config } from '../runtime/config';
-import { loadKeyring } from '../runtime/keyring';
-import { createLogger } from '../runtime/logger';
+import { ConfigError, loadConfig, type Config } from '../runtime/config';
+import { loadKeyring, type Keyring } from '../runtime/keyring';
+import { createLogger, type Logger } from '../runtime/logger';
+import { createMetrics } from '../runtime/metrics';
+import { buildServices } from '../runtime/services';
 import { removeRuntimeFile, writeRuntimeFile } from '../runtime/runtime-file';
-import { provideDatabase, provideTemporal, type Say } from '../runtime/provision';
+import { ensureDataDir, poolOptions, provideDatabase, provideTemporal, type Say } from '../runtime/provision';
 import { selfCheck } from '../workflows';
 
 const say: Say = (line) => console.log(`[custodian] ${line}`);
@@ -53,6 +57,13 @@ const requireExternal = (config: Config, command: string) => {
   return { databaseUrl: config.DATABASE_URL, temporalAddress: config.TEMPORAL_ADDRESS };
 };
 
+/** The services of this process, one set per database pool; the catalog and the metrics are shared. */
+const processServices = (parts: { config: Config; keyring: Keyring; logger: Logger; temporal: Client }) => {
+  const catalog = loadCatalog(parts.config.CUSTODIAN_CATALOG_FILE);
+  const metrics = createMetrics();
+  return (database: Database) => buildServices({ ...parts, catalog, metrics, database });
+};
+
 /** `custodian start`: everything in one process tree, on embedded defaults unless told otherwise. */
 export const startCommand = async (): Promise<void> => {
   const config = loadConfig();
@@ -61,30 +72,33 @@ export const startCommand = async (): Promise<void> => {
   const stack = new Stack();
   installWorkerRuntime();
   try {
-    mkdirSync(config.dataDir, { recursive: true, mode: 0o711 });
+    ensureDataDir(config);
     const { keyring } = await loadKeyring({
-      env: process.env,
+      env: config,
       dataDir: config.dataDir,
       allowGenerate: !config.DATABASE_URL,
       say,
     });
     const db = await provideDatabase(config, say);
     stack.push('PostgreSQL', db.stop);
-    await runMigrations(db.url);
+    await runMigrations(db.migrationUrl, { serviceRole: db.serviceRole });
     say('Database: migrations applied');
-    const database = connect(db.url);
-    stack.push('database pool', database.close);
+    // The API and the worker each get a pool of their own, so no import can starve the API.
+    const apiPool = connect(db.url, poolOptions(config, 'api'));
+    stack.push('API database pool', apiPool.close);
+    const workerPool = connect(db.url, poolOptions(config, 'worker'));
+    stack.push('worker database pool', workerPool.close);
     const temporal = await provideTemporal(config, say);
     stack.push('Temporal', temporal.stop);
-    const stagingDir = importStagingDir(config);
-    const worker = await startWorker(temporal.address, { database, keyring, stagingDir }, config);
-    stack.push('worker', worker.stop);
-    say(`Worker: polling task queue '${config.TEMPORAL_TASK_QUEUE}'`);
     const clients = await connectClient(temporal.address, config, keyring);
     stack.push('Temporal client', clients.close);
-    const api = await startApi({ database, client: clients.client, logger, keyring, stagingDir }, config);
+    const services = processServices({ config, keyring, logger, temporal: clients.client });
+    const worker = await startWorker(temporal.address, services(workerPool));
+    stack.push('worker', worker.stop);
+    say(`Worker: polling task queue '${config.TEMPORAL_TASK_QUEUE}'`);
+    const api = await startApi(services(apiPool));
     stack.push('API', api.close);
-    const adminKey = await ensureFirstAdmin(database.db, config.dataDir);
+    const adminKey = await ensureFirstAdmin(apiPool.db, config.dataDir);
 
     const checkId = randomUUID();
     await clients.client.workflow.execute(selfCheck, {
@@ -124,22 +138,14 @@ export const startCommand = async (): Promise<void> => {
 export const apiCommand = async (): Promise<void> => {
   const config = loadConfig();
   const { databaseUrl, temporalAddress } = requireExternal(config, 'api');
-  const { keyring } = await loadKeyring({ env: process.env, dataDir: config.dataDir, allowGenerate: false, say });
+  const { keyring } = await loadKeyring({ env: config, dataDir: config.dataDir, allowGenerate: false, say });
   const stack = new Stack();
-  const database = connect(databaseUrl);
+  const database = connect(databaseUrl, poolOptions(config, 'api'));
   stack.push('database pool', database.close);
   const clients = await connectClient(temporalAddress, config, keyring);
   stack.push('Temporal client', clients.close);
-  const api = await startApi(
-    {
-      database,
-      client: clients.client,
-      logger: createLogger(config.LOG_LEVEL),
-      keyring,
-      stagingDir: importStagingDir(config),
-    },
-    config,
-  );
+  const logger = createLogger(config.LOG_LEVEL);
+  const api = await startApi(processServices({ config, keyring, logger, temporal: clients.client })(database));
   stack.push('API', api.close);
   say(`API listening on ${api.url}`);
   await untilSignal();
@@ -150,16 +156,18 @@ export const apiCommand = async (): Promise<void> => {
 export const workerCommand = async (): Promise<void> => {
   const config = loadConfig();
   const { databaseUrl, temporalAddress } = requireExternal(config, 'worker');
-  const { keyring } = await loadKeyring({ env: process.env, dataDir: config.dataDir, allowGenerate: false, say });
-  const database = connect(databaseUrl);
+  const { keyring } = await loadKeyring({ env: config, dataDir: config.dataDir, allowGenerate: false, say });
+  const database = connect(databaseUrl, poolOptions(config, 'worker'));
+  const clients = await connectClient(temporalAddress, config, keyring);
+  const logger = createLogger(config.LOG_LEVEL);
   const worker = await startWorker(
     temporalAddress,
-    { database, keyring, stagingDir: importStagingDir(config) },
-    config,
+    processServices({ config, keyring, logger, temporal: clients.client })(database),
   );
   say(`Worker: polling task queue '${config.TEMPORAL_TASK_QUEUE}' on ${temporalAddress}`);
   // The SDK's runtime shuts the worker down on SIGINT/SIGTERM; we wait for it to drain.
   await worker.done;
+  await clients.close();
   await database.close();
   say('Worker stopped.');
 };

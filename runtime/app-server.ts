@@ -3,11 +3,10 @@ import { Client, Connection } from '@temporalio/client';
 import { NativeConnection, type Worker } from '@temporalio/worker';
 import { createActivities } from '../activities';
 import { createApp } from '../api/app';
-import type { Database } from '../db/client';
 import type { Config } from './config';
 import type { Keyring } from './keyring';
-import type { Logger } from './logger';
 import { dataConverterFor } from './payload-codec';
+import type { Services } from './services';
 import { createWorker } from './worker';
 
 export interface TemporalClients {
@@ -30,17 +29,9 @@ export interface RunningApi {
   close(): Promise<void>;
 }
 
-export const startApi = async (
-  deps: { database: Database; client: Client; logger: Logger; keyring: Keyring; stagingDir: string },
-  config: Config,
-): Promise<RunningApi> => {
-  const { app } = createApp({
-    db: deps.database,
-    temporal: deps.client,
-    logger: deps.logger,
-    bodyLimitBytes: config.CUSTODIAN_BODY_LIMIT_BYTES,
-    subjects: { keyring: deps.keyring, stagingDir: deps.stagingDir, taskQueue: config.TEMPORAL_TASK_QUEUE },
-  });
+export const startApi = async (services: Services): Promise<RunningApi> => {
+  const { config } = services;
+  const app = createApp(services);
   const server: ServerType = await new Promise((resolve, reject) => {
     const s = serve({ fetch: app.fetch, port: config.PORT, hostname: config.HOST }, () => resolve(s));
     s.once('error', reject);
@@ -63,18 +54,15 @@ export interface RunningWorker {
   stop(): Promise<void>;
 }
 
-export const startWorker = async (
-  address: string,
-  deps: { database: Database; keyring: Keyring; stagingDir: string },
-  config: Config,
-): Promise<RunningWorker> => {
+export const startWorker = async (address: string, services: Services): Promise<RunningWorker> => {
+  const { config, keyring } = services;
   const connection = await NativeConnection.connect({ address });
   const worker = await createWorker({
     connection,
     namespace: config.TEMPORAL_NAMESPACE,
     taskQueue: config.TEMPORAL_TASK_QUEUE,
-    activities: createActivities({ db: deps.database.db, keyring: deps.keyring, stagingDir: deps.stagingDir }),
-    dataConverter: dataConverterFor(deps.keyring),
+    activities: createActivities(services),
+    dataConverter: dataConverterFor(keyring),
   });
   const done = worker.run().finally(() => connection.close());
   return {

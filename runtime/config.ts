@@ -38,6 +38,22 @@ const Env = z.object({
   CUSTODIAN_AUDIT_CHECKPOINT_FILE: optionalString,
   CUSTODIAN_AUDIT_CHECKPOINT_INTERVAL_MS: z.coerce.number().int().min(1000).default(60_000),
   CUSTODIAN_AUDIT_CHECKPOINT_WEBHOOK: optionalString.pipe(z.url({ protocol: /^https?$/ }).optional()),
+  /** Largest accepted import upload; default 10 GiB. */
+  CUSTODIAN_IMPORT_MAX_BYTES: z.coerce
+    .number()
+    .int()
+    .positive()
+    .default(10 * 2 ** 30),
+  /** Threads that validate and encrypt import batches; default one per core but one. */
+  CUSTODIAN_IMPORT_THREADS: z.preprocess(
+    (v) => (typeof v === 'string' && v.trim() === '' ? undefined : v),
+    z.coerce.number().int().min(0).max(256).optional(),
+  ),
+  /** A JSON data-catalog override (field → classification, purposes, blind index). */
+  CUSTODIAN_CATALOG_FILE: optionalString,
+  /** The keyring inline as JSON, or a 0600 key file; else `<data dir>/keyring.json` on the embedded default. */
+  CUSTODIAN_KEYRING: optionalString,
+  CUSTODIAN_KEY_FILE: optionalString,
 });
 
 export type Config = z.infer<typeof Env> & { dataDir: string };
@@ -51,7 +67,10 @@ export const loadConfig = (env: NodeJS.ProcessEnv = process.env): Config => {
   const parsed = Env.safeParse(env);
   if (!parsed.success) {
     const issue = parsed.error.issues[0]!;
-    throw new ConfigError(`${String(issue.path[0])}: ${issue.message}`);
+    const value = env[String(issue.path[0])];
+    // Secrets and URLs with passwords stay out of the message; a short scalar helps the operator.
+    const shown = value && value.length <= 32 && !/KEYRING|KEY_FILE|URL|TOKEN/.test(String(issue.path[0]));
+    throw new ConfigError(`${String(issue.path[0])}: ${issue.message}${shown ? ` (got '${value}')` : ''}`);
   }
   return { ...parsed.data, dataDir: resolve(parsed.data.CUSTODIAN_DATA_DIR) };
 };

@@ -166,7 +166,8 @@ const generatedWarning = (path: string): string[] => {
 };
 
 export interface LoadKeyringOptions {
-  env: NodeJS.ProcessEnv;
+  /** The parsed configuration (runtime/config.ts), or the same two variables in a test. */
+  env: { CUSTODIAN_KEYRING?: string; CUSTODIAN_KEY_FILE?: string };
   dataDir: string;
   allowGenerate: boolean;
   say?: (line: string) => void;

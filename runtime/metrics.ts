@@ -4,12 +4,12 @@ import { collectDefaultMetrics, Counter, Histogram, Registry } from 'prom-client
 
 export interface Metrics {
   registry: Registry;
-  /** Counts one started workflow; route handlers call it after `client.workflow.start` succeeds. */
+  /** Counts one started workflow; `startProcess` (api/processes.ts) calls it after the start succeeds. */
   recordWorkflowStart(workflowType: string): void;
   observeRequest(request: { method: string; route: string; status: number; seconds: number }): void;
 }
 
-/** A registry of its own per app, so two apps in one process (tests) never share or collide. */
+/** A registry of its own per Services, so two apps in one process (tests) never share or collide. */
 export const createMetrics = (): Metrics => {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });

@@ -1,7 +1,10 @@
+import { existsSync } from 'node:fs';
 import { z } from '@hono/zod-openapi';
-import { listAudit, verifyAuditChain } from '../../activities/audit';
+import { listAudit } from '../../activities/audit';
+import { auditCheckpointFile } from '../../activities/audit-checkpoints';
+import { verifyAuditChain } from '../../activities/audit-verify';
 import { AuditRecord } from '../../domain/audit';
-import type { RouteDeps } from '../app';
+import type { Services } from '../../runtime/services';
 import { defineRoute, endpoint, jsonResponse, v1Resource } from '../auth';
 
 const AuditQuery = z
@@ -29,11 +32,23 @@ const AuditPage = z
 const AuditVerification = z
   .object({
     valid: z.boolean(),
-    entries: z.number().int(),
+    entries: z.number().int().openapi({ description: 'Entries that hold, from the first' }),
     entriesPerSecond: z.number(),
-    headHash: z.string().optional(),
-    firstBrokenSeq: z.number().int().optional(),
+    headHash: z.string().openapi({ description: 'Hash of the last entry that holds' }),
+    firstBrokenSeq: z.number().int().optional().openapi({
+      description: 'The first entry that does not hold, or that a checkpoint shows missing or rewritten',
+    }),
     reason: z.string().optional(),
+    checkpoints: z.number().int().openapi({ description: 'Checkpoints read (database and checkpoint file)' }),
+    anchoredSeq: z
+      .number()
+      .int()
+      .nullable()
+      .openapi({ description: 'Seq of the newest signed checkpoint the chain matches' }),
+    unanchored: z.number().int().openapi({ description: 'Entries after anchoredSeq: not yet anchored' }),
+    checkpointProblems: z.array(z.string()).openapi({
+      description: 'Checkpoints that do not hold: signature, link, in the file but not in the database',
+    }),
   })
   .openapi('AuditVerification');
 
@@ -52,17 +67,23 @@ const verifyChain = defineRoute({
   method: 'get',
   path: '/audit/verify',
   tags: ['audit'],
-  summary: 'Recompute the hash chain and name the first broken entry',
+  summary: 'Recompute the hash chain, check it against the signed checkpoints, and name the first broken entry',
   responses: { 200: jsonResponse(AuditVerification, 'The verification result') },
 });
 
-export const auditRoutes = ({ db }: RouteDeps) =>
-  v1Resource(
+export const auditRoutes = ({ database: { db }, keyring, config }: Services) => {
+  const checkpoints = { publicKey: keyring.signing.publicKey, file: auditCheckpointFile(config) };
+  return v1Resource(
     endpoint(listEntries, async (c) => {
       const query = c.req.valid('query');
-      const entries = await listAudit(db.db, query);
+      const entries = await listAudit(db, query);
       const nextAfter = entries.length === query.limit ? entries.at(-1)!.seq : null;
       return c.json({ entries, nextAfter }, 200);
     }),
-    endpoint(verifyChain, async (c) => c.json(await verifyAuditChain(db.db), 200)),
+    endpoint(verifyChain, async (c) => {
+      // The sink file is read when this process can see it (the process that writes checkpoints).
+      const file = existsSync(checkpoints.file) ? checkpoints.file : undefined;
+      return c.json(await verifyAuditChain(db, { checkpoints: { ...checkpoints, file } }), 200);
+    }),
   );
+};

@@ -5,42 +5,21 @@ import { z } from '@hono/zod-openapi';
 import { WorkflowNotFoundError, type Client } from '@temporalio/client';
 import { asc, eq } from 'drizzle-orm';
 import { appendAudit } from '../../activities/audit';
-import { loadCatalog } from '../../activities/catalog';
 import { removeStagedFile, stageImportFile, StagingError } from '../../activities/import-staging';
 import type { Database } from '../../db/client';
 import { importRejects, subjectImports } from '../../db/schema';
-import type { Catalog } from '../../domain/catalog';
 import { importWorkflowId } from '../../domain/ids';
 import { ImportMode, ImportStatus, RejectReason, type SubjectImportInput } from '../../domain/subject-import';
-import type { Keyring } from '../../runtime/keyring';
+import type { Services } from '../../runtime/services';
 import type { subjectImport } from '../../workflows/subject-import';
-import type { RouteDeps } from '../app';
 import { actorOf, defineRoute, endpoint, jsonResponse, v1Resource } from '../auth';
 import { ApiError, problemResponse } from '../errors';
-
-/** What the subject routes need beyond the app's own dependencies. */
-export interface SubjectApiDeps {
-  keyring: Keyring;
-  /** Shared with the workers: they read the staged file from here. */
-  stagingDir: string;
-  taskQueue: string;
-  /** Defaults to the catalog loaded from CUSTODIAN_CATALOG_FILE (or the built-in defaults). */
-  catalog?: Catalog;
-  /** Largest accepted import file; default 10 GiB. */
-  importMaxBytes?: number;
-}
-
-/** Resolved once per app: the catalog file is read at start-up, not per request. */
-export const subjectDeps = ({ subjects: s }: RouteDeps) => ({
-  ...s,
-  catalog: s.catalog ?? loadCatalog(),
-  importMaxBytes: s.importMaxBytes ?? 10 * 2 ** 30,
-});
+import { IdParam } from '../params';
+import { IdempotencyHeaders, requestHash, startProcess } from '../processes';
 
 const NDJSON_TYPES = new Set(['application/x-ndjson', 'application/ndjson', 'application/jsonl']);
 const FIRST_REJECTS = 1000;
 
-const IdParam = z.object({ id: z.uuid().openapi({ param: { name: 'id', in: 'path' } }) });
 const StartQuery = z
   .object({ mode: ImportMode.default('insert').openapi({ description: 'upsert updates subjects that exist' }) })
   .strict();
@@ -71,19 +50,23 @@ const SubjectImport = z
 
 const startImport = defineRoute({
   roles: ['owner'],
+  streamedBody: true,
   method: 'post',
   path: '/subject-imports',
   tags: ['subject-imports'],
   summary: 'Import subjects from an NDJSON body (streamed to staging, one subject per line)',
   request: {
     query: StartQuery,
+    headers: IdempotencyHeaders,
     body: {
       required: true,
       content: { 'application/x-ndjson': { schema: z.string().openapi({ format: 'binary' }) } },
     },
   },
   responses: {
+    200: jsonResponse(ImportStarted, 'An earlier request with this Idempotency-Key started the import'),
     202: jsonResponse(ImportStarted, 'The import is running'),
+    409: problemResponse('The Idempotency-Key was used with a different request'),
     413: problemResponse('The file is larger than the import limit'),
     415: problemResponse('The body is not NDJSON'),
   },
@@ -165,8 +148,9 @@ const readImport = async (database: Database, temporal: Client, id: string) => {
   };
 };
 
-export const subjectImportRoutes = (deps: RouteDeps) => {
-  const s = subjectDeps(deps);
+export const subjectImportRoutes = (services: Services) => {
+  const { config, database, temporal, stagingDir } = services;
+  const maxBytes = config.CUSTODIAN_IMPORT_MAX_BYTES;
   return v1Resource(
     endpoint(startImport, async (c) => {
       const mediaType = c.req.header('content-type')?.split(';')[0]?.trim().toLowerCase();
@@ -178,55 +162,66 @@ export const subjectImportRoutes = (deps: RouteDeps) => {
       const id = randomUUID();
       let staged;
       try {
-        staged = await stageImportFile(s.stagingDir, id, Readable.fromWeb(body as NodeReadableStream<Uint8Array>), {
-          maxBytes: s.importMaxBytes,
+        staged = await stageImportFile(stagingDir, id, Readable.fromWeb(body as NodeReadableStream<Uint8Array>), {
+          maxBytes,
         });
       } catch (err) {
         if (!(err instanceof StagingError)) throw err;
-        if (err.code === 'too-large') throw ApiError.payloadTooLarge(s.importMaxBytes);
+        if (err.code === 'too-large') throw ApiError.payloadTooLarge(maxBytes);
         throw ApiError.badRequest(err.message);
       }
+      const { mode } = c.req.valid('query');
       const input: SubjectImportInput = {
         importId: id,
-        mode: c.req.valid('query').mode,
-        requestedBy: actorOf(c.var.principal),
+        mode,
+        requestedBy: actorOf(c.var.principal).actor,
         totalLines: staged.lines,
         stagedBytes: staged.bytes,
       };
-      try {
-        await deps.temporal.workflow.start<typeof subjectImport>('subjectImport', {
-          taskQueue: s.taskQueue,
-          workflowId: importWorkflowId(id),
-          args: [input],
-        });
-      } catch (err) {
-        await removeStagedFile(s.stagingDir, id);
-        throw err;
-      }
-      deps.metrics.recordWorkflowStart('subjectImport');
-      return c.json({ id }, 202);
+      // A failed or ambiguous start keeps the staged file: the workflow may have started; the sweep removes it otherwise.
+      const started = await startProcess<typeof subjectImport>(services, c.var.principal, {
+        route: 'POST /v1/subject-imports',
+        idempotencyKey: c.req.valid('header')['idempotency-key'],
+        requestHash: requestHash({ mode, sha256: staged.sha256 }),
+        workflowType: 'subjectImport',
+        id,
+        workflowId: importWorkflowId,
+        targetType: 'subject-import',
+        args: [input],
+      });
+      if (started.created) return c.json({ id }, 202);
+      await removeStagedFile(stagingDir, id);
+      return c.json({ id: started.id }, 200);
     }),
     endpoint(getImport, async (c) => {
       const { id } = c.req.valid('param');
-      const found = await readImport(deps.db, deps.temporal, id);
+      const found = await readImport(database, temporal, id);
       if (!found) throw ApiError.notFound(`subject import ${id}`);
       return c.json(found, 200);
     }),
     endpoint(cancelImport, async (c) => {
       const { id } = c.req.valid('param');
-      const found = await readImport(deps.db, deps.temporal, id);
+      const found = await readImport(database, temporal, id);
       if (!found) throw ApiError.notFound(`subject import ${id}`);
-      if (found.status !== 'running') throw ApiError.conflict('import-finished', `the import is ${found.status}`);
-      // The workflow records the outcome as the system; who asked for it is recorded here.
-      await appendAudit(deps.db.db, {
-        actor: actorOf(c.var.principal),
+      const finished = () =>
+        ApiError.conflict('import-finished', `the import is ${found.status === 'running' ? 'finished' : found.status}`);
+      if (found.status !== 'running') throw finished();
+      try {
+        await temporal.workflow.getHandle(importWorkflowId(id)).cancel();
+      } catch (err) {
+        // It completed between the read and the cancel.
+        if (err instanceof WorkflowNotFoundError) throw finished();
+        throw err;
+      }
+      // The workflow records the outcome as the system; who asked for it is recorded here, once it was asked.
+      await appendAudit(database.db, {
+        ...actorOf(c.var.principal),
         action: 'subject-import.cancel-requested',
         targetType: 'subject-import',
         targetId: id,
         workflowId: importWorkflowId(id),
         idempotencyKey: `${importWorkflowId(id)}:cancel-requested`,
       });
-      await deps.temporal.workflow.getHandle(importWorkflowId(id)).cancel();
       return c.json({ id }, 202);
     }),
   );

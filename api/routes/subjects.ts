@@ -1,10 +1,10 @@
 import { z } from '@hono/zod-openapi';
 import { subjectRegistry, UnknownPurposeError } from '../../activities/subjects';
 import { Classification, Purpose } from '../../domain/catalog';
-import type { RouteDeps } from '../app';
+import type { Services } from '../../runtime/services';
 import { actorOf, defineRoute, endpoint, jsonResponse, v1Resource } from '../auth';
 import { ApiError, problemResponse } from '../errors';
-import { subjectDeps } from './subject-imports';
+import { IdParam } from '../params';
 
 const FieldView = z
   .object({
@@ -43,16 +43,8 @@ const RevealedSubject = Subject.extend({
 
 const SubjectList = z.object({ items: z.array(Subject) }).openapi('SubjectList');
 
-const IdParam = z.object({ id: z.uuid().openapi({ param: { name: 'id', in: 'path' } }) });
-
 const RevealQuery = z
-  .object({
-    reveal: z
-      .enum(['0', '1', 'true', 'false'])
-      .optional()
-      .openapi({ description: '1 decrypts the fields the purpose covers (owner only, audited)' }),
-    purpose: Purpose.optional().openapi({ description: 'Required with reveal: a purpose from the data catalog' }),
-  })
+  .object({ purpose: Purpose.meta({ description: 'A purpose from the data catalog; it decides which fields' }) })
   .strict();
 
 const SearchQuery = z
@@ -72,9 +64,23 @@ const getSubject = defineRoute({
   method: 'get',
   path: '/subjects/{id}',
   tags: ['subjects'],
-  summary: 'A subject with classification-aware masked values; `?reveal=1&purpose=` decrypts (owner, audited)',
+  summary: 'A subject with classification-aware masked values (GET …/reveal decrypts, for owners)',
+  // No query parameters: an old `?reveal=1` must fail loudly rather than quietly return masked values.
+  request: { params: IdParam, query: z.object({}).strict() },
+  responses: { 200: jsonResponse(Subject, 'The subject'), 404: problemResponse('No such subject') },
+});
+
+const revealSubject = defineRoute({
+  roles: ['owner'],
+  method: 'get',
+  path: '/subjects/{id}/reveal',
+  tags: ['subjects'],
+  summary: 'Decrypt the fields the purpose covers; audited before anything is decrypted',
   request: { params: IdParam, query: RevealQuery },
-  responses: { 200: jsonResponse(RevealedSubject, 'The subject'), 404: problemResponse('No such subject') },
+  responses: {
+    200: jsonResponse(RevealedSubject, 'The subject, with the covered fields in clear'),
+    404: problemResponse('No such subject'),
+  },
 });
 
 const searchSubjects = defineRoute({
@@ -87,25 +93,21 @@ const searchSubjects = defineRoute({
   responses: { 200: jsonResponse(SubjectList, 'Matching subjects, masked') },
 });
 
-export const subjectRoutes = (deps: RouteDeps) => {
-  const { keyring, catalog } = subjectDeps(deps);
-  const subjects = subjectRegistry({ db: deps.db.db, keyring, catalog });
+export const subjectRoutes = ({ database, keyring, catalog }: Services) => {
+  const subjects = subjectRegistry({ db: database.db, keyring, catalog });
 
   return v1Resource(
     endpoint(getSubject, async (c) => {
       const { id } = c.req.valid('param');
-      const { reveal, purpose } = c.req.valid('query');
-      if (reveal !== '1' && reveal !== 'true') {
-        const subject = await subjects.get(id);
-        if (!subject) throw ApiError.notFound(`subject ${id}`);
-        return c.json(subject, 200);
-      }
-      if (c.var.principal.role !== 'owner') throw ApiError.forbidden('revealing values requires the role owner');
-      if (!purpose) {
-        throw ApiError.badRequest('a reveal needs a purpose', [{ path: 'purpose', message: 'required with reveal' }]);
-      }
+      const subject = await subjects.get(id);
+      if (!subject) throw ApiError.notFound(`subject ${id}`);
+      return c.json(subject, 200);
+    }),
+    endpoint(revealSubject, async (c) => {
+      const { id } = c.req.valid('param');
+      const { purpose } = c.req.valid('query');
       try {
-        const revealed = await subjects.reveal(id, { actor: actorOf(c.var.principal), purpose });
+        const revealed = await subjects.reveal(id, { ...actorOf(c.var.principal), purpose });
         if (!revealed) throw ApiError.notFound(`subject ${id}`);
         const { subject, ...reveal } = revealed;
         return c.json({ ...subject, reveal }, 200);

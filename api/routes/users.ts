@@ -1,11 +1,12 @@
 import { z } from '@hono/zod-openapi';
-import { createUser, issueApiKey, revokeApiKey, ROLES } from '../api-keys';
-import type { RouteDeps } from '../app';
+import { createUser, issueApiKey, revokeApiKey } from '../../activities/users';
+import { ROLES } from '../../domain/roles';
+import type { Services } from '../../runtime/services';
 import { actorOf, defineRoute, endpoint, jsonResponse, v1Resource } from '../auth';
 import { problemResponse } from '../errors';
+import { IdParam } from '../params';
 
 const Role = z.enum(ROLES).openapi('Role');
-const IdParam = z.object({ id: z.uuid().openapi({ param: { name: 'id', in: 'path' } }) });
 
 const NewUser = z
   .object({ name: z.string().trim().min(1).max(200), role: Role })
@@ -56,19 +57,19 @@ const revokeKey = defineRoute({
   responses: { 200: jsonResponse(RevokedApiKey, 'The key is revoked'), 404: problemResponse('No such API key') },
 });
 
-export const userRoutes = ({ db }: RouteDeps) =>
+export const userRoutes = ({ database: { db } }: Services) =>
   v1Resource(
     endpoint(postUser, async (c) => {
-      const user = await createUser(db.db, c.req.valid('json'), actorOf(c.var.principal));
+      const user = await createUser(db, c.req.valid('json'), actorOf(c.var.principal));
       return c.json({ ...user, createdAt: user.createdAt.toISOString() }, 201);
     }),
     endpoint(postApiKey, async (c) => {
       const { id } = c.req.valid('param');
-      const issued = await issueApiKey(db.db, id, actorOf(c.var.principal));
+      const issued = await issueApiKey(db, id, actorOf(c.var.principal));
       return c.json({ ...issued, userId: id }, 201);
     }),
     endpoint(revokeKey, async (c) => {
-      const revoked = await revokeApiKey(db.db, c.req.valid('param').id, actorOf(c.var.principal));
+      const revoked = await revokeApiKey(db, c.req.valid('param').id, actorOf(c.var.principal));
       return c.json({ id: revoked.id, revokedAt: revoked.revokedAt.toISOString() }, 200);
     }),
   );

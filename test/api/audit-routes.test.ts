@@ -1,13 +1,14 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { appendAudit } from '../../activities/audit';
 import type { AuditRecord } from '../../domain/audit';
-import { bearer, createTestApi, readJson, seedPrincipal, type Problem, type TestApi } from '../helpers/api';
+import { bearer, readJson, seedPrincipal, type Problem } from '../helpers/api';
+import { createTestApp, type TestApp } from '../helpers/services';
 
-let api: TestApi;
+let api: TestApp;
 let auditorKey: string;
 
 beforeAll(async () => {
-  api = await createTestApi();
+  api = await createTestApp();
   auditorKey = (await seedPrincipal(api.database.db, 'auditor')).key;
   for (let n = 1; n <= 7; n++) {
     await appendAudit(api.database.db, {

@@ -1,25 +1,18 @@
 import { createRoute, OpenAPIHono, z } from '@hono/zod-openapi';
 import { Hono } from 'hono';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { revokeApiKey } from '../../api/api-keys';
+import { revokeApiKey } from '../../activities/users';
 import { assertEveryV1RouteGuarded, defineRoute, endpoint, v1Resource, type Endpoint } from '../../api/auth';
-import {
-  bearer,
-  createTestApi,
-  readJson,
-  seedPrincipal,
-  type OpenApiDocument,
-  type Problem,
-  type TestApi,
-} from '../helpers/api';
+import { bearer, readJson, seedPrincipal, type OpenApiDocument, type Problem } from '../helpers/api';
+import { createTestApp, type TestApp } from '../helpers/services';
 
-let api: TestApi;
+let api: TestApp;
 let admin: Awaited<ReturnType<typeof seedPrincipal>>;
 let auditor: Awaited<ReturnType<typeof seedPrincipal>>;
 let owner: Awaited<ReturnType<typeof seedPrincipal>>;
 
 beforeAll(async () => {
-  api = await createTestApi();
+  api = await createTestApp();
   admin = await seedPrincipal(api.database.db, 'admin');
   auditor = await seedPrincipal(api.database.db, 'auditor');
   owner = await seedPrincipal(api.database.db, 'owner');
@@ -58,7 +51,7 @@ describe('authentication', () => {
   it('refuses a revoked key', async () => {
     const doomed = await seedPrincipal(api.database.db, 'auditor');
     expect((await getAudit(bearer(doomed.key))).status).toBe(200);
-    await revokeApiKey(api.database.db, doomed.keyId, 'test');
+    await revokeApiKey(api.database.db, doomed.keyId, { actor: 'test' });
     await expectProblem(await getAudit(bearer(doomed.key)), 401, 'credentials-invalid');
   });
 

@@ -3,12 +3,13 @@ import { createApp } from '../../api/app';
 import { connect, type Database } from '../../db/client';
 import { createLogger } from '../../runtime/logger';
 import { freePort } from '../../runtime/ports';
-import { bearer, createTestApi, readJson, seedPrincipal, type OpenApiDocument, type TestApi } from '../helpers/api';
+import { bearer, readJson, seedPrincipal, type OpenApiDocument } from '../helpers/api';
+import { createTestApp, type TestApp } from '../helpers/services';
 
-let api: TestApi;
+let api: TestApp;
 let unreachable: Database;
 beforeAll(async () => {
-  api = await createTestApi();
+  api = await createTestApp();
   // Nothing listens on a port the OS just handed out and released.
   unreachable = connect(`postgres://custodian@127.0.0.1:${await freePort()}/gone`, { max: 1 });
 });
@@ -21,13 +22,7 @@ afterAll(async () => {
 const appWithoutDatabase = () => {
   const logLines: string[] = [];
   const logger = createLogger('debug', { write: (line: string) => void logLines.push(line) });
-  const { app } = createApp({
-    db: unreachable,
-    temporal: api.temporal.client,
-    logger,
-    bodyLimitBytes: 1024,
-    subjects: api.subjects,
-  });
+  const app = createApp({ ...api, database: unreachable, logger });
   return { app, logLines };
 };
 

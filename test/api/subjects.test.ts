@@ -1,21 +1,15 @@
 import { randomUUID } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { mkdtemp, readdir, rm, stat } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { Worker } from '@temporalio/worker';
+import { readdir, rm, stat } from 'node:fs/promises';
+import type { Worker } from '@temporalio/worker';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createActivities } from '../../activities';
 import { stagedFilePath } from '../../activities/import-staging';
 import { createApp, type App } from '../../api/app';
-import { defaultCatalog } from '../../domain/catalog';
 import { importWorkflowId } from '../../domain/ids';
 import { createLogger } from '../../runtime/logger';
-import { bundleWorkflows } from '../../runtime/worker';
 import { bearer, readJson, seedPrincipal, type Problem } from '../helpers/api';
-import { createTestDatabase, type TestDatabase } from '../helpers/db';
+import { createTestApp, createTestWorker, type TestApp } from '../helpers/services';
 import { badLines, fakeSubject } from '../helpers/subject-files';
-import { connectTestTemporal, type TestTemporal } from '../helpers/temporal';
 
 interface SubjectBody {
   id: string;
@@ -33,18 +27,17 @@ interface ImportBody {
   rejects: { line: number; reason: string; message: string }[];
 }
 
-let database: TestDatabase;
-let temporal: TestTemporal;
+let api: TestApp;
 let app: App;
 let worker: Worker;
 let running: Promise<void>;
-let dir: string;
 let stagingDir: string;
 let owner: string;
 let auditor: string;
 let ownerId: string;
+let ownerKeyId: string;
 let subjectId: string;
-const logLines: string[] = [];
+let logLines: string[];
 
 const ndjson = (key: string) => ({ ...bearer(key), 'content-type': 'application/x-ndjson' });
 const get = (path: string, key: string) => app.request(path, { headers: bearer(key) });
@@ -60,39 +53,17 @@ const waitForImport = async (id: string): Promise<ImportBody> => {
 };
 
 beforeAll(async () => {
-  dir = await mkdtemp(join(tmpdir(), 'custodian-subjects-api-'));
-  stagingDir = join(dir, 'staging');
-  let workflowBundle;
-  [database, temporal, workflowBundle] = await Promise.all([
-    createTestDatabase(),
-    connectTestTemporal(),
-    bundleWorkflows(),
-  ]);
-  const taskQueue = temporal.taskQueue('subjects-api');
-  ({ app } = createApp({
-    db: database,
-    temporal: temporal.client,
-    logger: createLogger('debug', { write: (line: string) => void logLines.push(line) }),
-    bodyLimitBytes: 64 * 1024,
-    subjects: { keyring: temporal.keyring, stagingDir, taskQueue, catalog: defaultCatalog },
-  }));
-  worker = await Worker.create({
-    connection: temporal.nativeConnection,
-    taskQueue,
-    workflowBundle,
-    activities: createActivities({ db: database.db, keyring: temporal.keyring, catalog: defaultCatalog, stagingDir }),
-    dataConverter: temporal.dataConverter,
-  });
+  api = await createTestApp();
+  ({ app, stagingDir, logLines } = api);
+  worker = await createTestWorker(api);
   running = worker.run();
-  ({ key: owner, userId: ownerId } = await seedPrincipal(database.db, 'owner'));
-  ({ key: auditor } = await seedPrincipal(database.db, 'auditor'));
+  ({ key: owner, userId: ownerId, keyId: ownerKeyId } = await seedPrincipal(api.database.db, 'owner'));
+  ({ key: auditor } = await seedPrincipal(api.database.db, 'auditor'));
 });
 afterAll(async () => {
   worker?.shutdown();
   await running;
-  await temporal?.close();
-  await database?.drop();
-  await rm(dir, { recursive: true, force: true });
+  await api?.close();
 });
 
 describe('POST /v1/subject-imports', () => {
@@ -146,13 +117,11 @@ describe('POST /v1/subject-imports', () => {
     const heapBefore = process.memoryUsage().heapUsed;
     let heapPeak = heapBefore;
     const sampler = setInterval(() => (heapPeak = Math.max(heapPeak, process.memoryUsage().heapUsed)), 20);
-    const paused = temporal.taskQueue('no-worker');
-    const { app: idle } = createApp({
-      db: database,
-      temporal: temporal.client,
+    const paused = api.testTemporal.taskQueue('no-worker');
+    const idle = createApp({
+      ...api,
+      config: { ...api.config, TEMPORAL_TASK_QUEUE: paused },
       logger: createLogger('silent'),
-      bodyLimitBytes: 64 * 1024,
-      subjects: { keyring: temporal.keyring, stagingDir, taskQueue: paused },
     });
     const res = await idle.request('/v1/subject-imports', {
       method: 'POST',
@@ -172,10 +141,10 @@ describe('POST /v1/subject-imports', () => {
 
     const cancel = await idle.request(`/v1/subject-imports/${id}/cancel`, { method: 'POST', headers: bearer(owner) });
     expect(cancel.status).toBe(202);
-    const [requested] = await database.sql`
+    const [requested] = await api.database.sql`
       select actor, workflow_id from audit_log where action = 'subject-import.cancel-requested' and target_id = ${id}`;
     expect(requested).toEqual({ actor: `user:${ownerId}`, workflow_id: importWorkflowId(id) });
-    await temporal.client.workflow.getHandle(importWorkflowId(id)).terminate('test over');
+    await api.temporal.workflow.getHandle(importWorkflowId(id)).terminate('test over');
     expect((await readJson<ImportBody>(await get(`/v1/subject-imports/${id}`, owner))).status).toBe('failed');
     const again = await idle.request(`/v1/subject-imports/${id}/cancel`, { method: 'POST', headers: bearer(owner) });
     expect(again.status).toBe(409);
@@ -211,12 +180,14 @@ describe('GET /v1/subjects', () => {
   });
 
   it('reveals for an owner with a catalog purpose, only the fields it covers, audited first', async () => {
-    const missing = await get(`/v1/subjects/${subjectId}?reveal=1`, owner);
+    const missing = await get(`/v1/subjects/${subjectId}/reveal`, owner);
     expect(missing.status).toBe(400);
-    expect((await readJson<Problem>(missing)).fields).toEqual([{ path: 'purpose', message: 'required with reveal' }]);
-    expect((await get(`/v1/subjects/${subjectId}?reveal=1&purpose=curiosity`, owner)).status).toBe(400);
+    expect((await readJson<Problem>(missing)).fields).toEqual([{ path: 'purpose', message: expect.any(String) }]);
+    expect((await get(`/v1/subjects/${subjectId}/reveal?purpose=curiosity`, owner)).status).toBe(400);
+    // The plain read has no reveal parameter: it cannot be widened into one.
+    expect((await get(`/v1/subjects/${subjectId}?reveal=1&purpose=customer-service`, owner)).status).toBe(400);
 
-    const res = await get(`/v1/subjects/${subjectId}?reveal=1&purpose=customer-service`, owner);
+    const res = await get(`/v1/subjects/${subjectId}/reveal?purpose=customer-service`, owner);
     expect(res.status).toBe(200);
     const subject = await readJson<SubjectBody>(res);
     expect(subject.fields.name).toMatchObject({ value: '测试用户000003', masked: false });
@@ -227,24 +198,25 @@ describe('GET /v1/subjects', () => {
       revealed: ['email', 'name', 'phone'],
       withheld: ['bankAccount', 'creditScore', 'idNumber'],
     });
-    const [entry] =
-      await database.sql`select actor, details from audit_log where action = 'subject.revealed' and target_id = ${subjectId}`;
+    const [entry] = await api.database
+      .sql`select actor, api_key_id, details from audit_log where action = 'subject.revealed' and target_id = ${subjectId}`;
     expect(entry).toEqual({
       actor: `user:${ownerId}`,
+      api_key_id: ownerKeyId,
       details: { fields: ['email', 'name', 'phone'], purpose: 'customer-service' },
     });
 
     const credit = await readJson<SubjectBody>(
-      await get(`/v1/subjects/${subjectId}?reveal=1&purpose=credit-assessment`, owner),
+      await get(`/v1/subjects/${subjectId}/reveal?purpose=credit-assessment`, owner),
     );
     expect(credit.fields.creditScore).toMatchObject({ value: 603, masked: false });
   });
 
   it('refuses a reveal to an auditor, without an audit entry', async () => {
-    const before = await database.sql`select count(*)::int n from audit_log where action = 'subject.revealed'`;
-    const res = await get(`/v1/subjects/${subjectId}?reveal=1&purpose=customer-service`, auditor);
+    const before = await api.database.sql`select count(*)::int n from audit_log where action = 'subject.revealed'`;
+    const res = await get(`/v1/subjects/${subjectId}/reveal?purpose=customer-service`, auditor);
     expect(res.status).toBe(403);
-    const after = await database.sql`select count(*)::int n from audit_log where action = 'subject.revealed'`;
+    const after = await api.database.sql`select count(*)::int n from audit_log where action = 'subject.revealed'`;
     expect(after[0]!.n).toBe(before[0]!.n);
   });
 

@@ -1,15 +1,17 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { API_KEY_PATTERN, hashApiKey } from '../../api/api-keys';
-import { bearer, createTestApi, readJson, seedPrincipal, type Problem, type TestApi } from '../helpers/api';
+import { API_KEY_PATTERN, hashApiKey } from '../../activities/users';
+import { bearer, readJson, seedPrincipal, type Problem } from '../helpers/api';
+import { createTestApp, type TestApp } from '../helpers/services';
 
 const BODY_LIMIT = 4096;
-let api: TestApi;
+let api: TestApp;
 let adminKey: string;
+let admin: { userId: string; keyId: string };
 
 beforeAll(async () => {
-  api = await createTestApi({ bodyLimitBytes: BODY_LIMIT });
-  adminKey = (await seedPrincipal(api.database.db, 'admin')).key;
+  api = await createTestApp({ config: { CUSTODIAN_BODY_LIMIT_BYTES: BODY_LIMIT } });
+  ({ key: adminKey, ...admin } = await seedPrincipal(api.database.db, 'admin'));
 });
 afterAll(() => api?.close());
 
@@ -37,8 +39,8 @@ describe('users and API keys', () => {
     const { id: keyId, key, prefix } = await readJson<{ id: string; key: string; prefix: string }>(issued);
     expect(key).toMatch(API_KEY_PATTERN);
     expect(key.startsWith(`cust_${prefix}_`)).toBe(true);
-    const [stored] = await api.database.sql`select key_hash, prefix from api_keys where id = ${keyId}`;
-    expect(stored).toEqual({ key_hash: hashApiKey(key), prefix });
+    const [stored] = await api.database.sql`select key_hash, prefix, issued_by from api_keys where id = ${keyId}`;
+    expect(stored).toEqual({ key_hash: hashApiKey(key), prefix, issued_by: `user:${admin.userId}` });
 
     expect((await api.app.request('/v1/audit', { headers: bearer(key) })).status).toBe(200);
 
@@ -50,8 +52,10 @@ describe('users and API keys', () => {
     expect(await (await post(`/v1/api-keys/${keyId}/revoke`)).json()).toEqual({ id: keyId, revokedAt });
 
     const audit = await api.database.sql`
-      select action, target_id, details from audit_log where target_id in (${user.id}, ${keyId}) order by seq`;
-    expect(audit.map((e) => e.action)).toEqual(['user.created', 'api-key.issued', 'api-key.revoked']);
+      select action, actor, api_key_id, target_id, details from audit_log where target_id in (${user.id}, ${keyId}) order by seq`;
+    // An admin issuing a key for someone else is its own action, naming the admin and the key they used.
+    expect(audit.map((e) => e.action)).toEqual(['user.created', 'api-key.issued-for-user', 'api-key.revoked']);
+    for (const entry of audit) expect(entry).toMatchObject({ actor: `user:${admin.userId}`, api_key_id: admin.keyId });
     expect(audit[0]!.details).toEqual({ userId: user.id, role: 'auditor' });
     expect(audit[1]!.details).toEqual({ apiKeyId: keyId, userId: user.id, role: 'auditor' });
     const trail = JSON.stringify(audit);

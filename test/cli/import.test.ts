@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
 import { Worker } from '@temporalio/worker';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createActivities } from '../../activities';
+import { activitiesFor } from '../helpers/activities';
 import { runImportCommand } from '../../cli/import';
 import { defaultCatalog } from '../../domain/catalog';
 import { bundleWorkflows } from '../../runtime/worker';
@@ -45,7 +45,7 @@ describe('custodian import <file>', () => {
       connection: temporal.nativeConnection,
       taskQueue,
       workflowBundle: await bundleWorkflows(),
-      activities: createActivities({ db: database.db, keyring: temporal.keyring, catalog: defaultCatalog, stagingDir }),
+      activities: activitiesFor({ database, keyring: temporal.keyring, catalog: defaultCatalog, stagingDir }),
       dataConverter: temporal.dataConverter,
     });
     const stdout = capture();

@@ -4,7 +4,7 @@
  * WORKFLOW_BUNDLE (path of a prebuilt workflow bundle). Prints "ready" once polling.
  */
 import { NativeConnection, Runtime, DefaultLogger, Worker } from '@temporalio/worker';
-import { createActivities } from '../../activities';
+import { activitiesFor } from './activities';
 import { connect } from '../../db/client';
 import { defaultCatalog } from '../../domain/catalog';
 import { parseKeyring } from '../../runtime/keyring';
@@ -24,7 +24,7 @@ const worker = await Worker.create({
   connection,
   taskQueue: env('TASK_QUEUE'),
   workflowBundle: { codePath: env('WORKFLOW_BUNDLE') },
-  activities: createActivities({ db: database.db, keyring, catalog: defaultCatalog, stagingDir: env('STAGING_DIR') }),
+  activities: activitiesFor({ database, keyring, catalog: defaultCatalog, stagingDir: env('STAGING_DIR') }),
   dataConverter: dataConverterFor(keyring),
 });
 const running = worker.run();

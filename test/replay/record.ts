@@ -10,7 +10,7 @@ import { Client, Connection } from '@temporalio/client';
 import { historyToJSON } from '@temporalio/common/lib/proto-utils';
 import { NativeConnection, Worker } from '@temporalio/worker';
 import postgres from 'postgres';
-import { createActivities } from '../../activities';
+import { activitiesFor } from '../helpers/activities';
 import { connect } from '../../db/client';
 import { runMigrations } from '../../db/migrate';
 import { withDatabase } from '../../runtime/database-url';
@@ -48,7 +48,7 @@ const worker = await Worker.create({
   connection: await NativeConnection.connect({ address: server.address }),
   taskQueue,
   workflowsPath,
-  activities: createActivities({ db: database.db, keyring, stagingDir }),
+  activities: activitiesFor({ database, keyring, stagingDir }),
 });
 const client = new Client({ connection: await Connection.connect({ address: server.address }) });
 

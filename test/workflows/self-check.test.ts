@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { Worker, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { verifyAuditChain } from '../../activities/audit-verify';
-import { createActivities } from '../../activities';
+import { activitiesFor } from '../helpers/activities';
 import { selfCheckWorkflowId } from '../../domain/ids';
 import { bundleWorkflows } from '../../runtime/worker';
 import { selfCheck } from '../../workflows';
@@ -32,7 +32,7 @@ const workerFor = (taskQueue: string) =>
     taskQueue,
     workflowBundle,
     // The self-check never stages a file; the directory only has to be named.
-    activities: createActivities({ db: database.db, keyring: temporal.keyring, stagingDir: tmpdir() }),
+    activities: activitiesFor({ database, keyring: temporal.keyring, stagingDir: tmpdir() }),
     dataConverter: temporal.dataConverter,
   });
 

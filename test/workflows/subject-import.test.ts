@@ -7,10 +7,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { WorkflowFailedError } from '@temporalio/client';
-import { CancelledFailure } from '@temporalio/common';
+import { ApplicationFailure, CancelledFailure } from '@temporalio/common';
+import { tsToMs } from '@temporalio/common/lib/time';
 import { Worker, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { createActivities } from '../../activities';
+import { activitiesFor } from '../helpers/activities';
 import { stageImportFile, stagedFilePath } from '../../activities/import-staging';
 import { defaultCatalog } from '../../domain/catalog';
 import { importWorkflowId } from '../../domain/ids';
@@ -50,18 +51,21 @@ const workerFor = (taskQueue: string) =>
     connection: temporal.nativeConnection,
     taskQueue,
     workflowBundle,
-    activities: createActivities({ db: database.db, keyring: temporal.keyring, catalog: defaultCatalog, stagingDir }),
+    activities: activitiesFor({ database, keyring: temporal.keyring, catalog: defaultCatalog, stagingDir }),
     dataConverter: temporal.dataConverter,
   });
 
 const start = async (
   file: string,
   taskQueue: string,
-  options: Partial<Pick<SubjectImportInput, 'batchLines' | 'batchesPerActivity' | 'batchesPerRun'>> & {
+  options: Partial<
+    Pick<SubjectImportInput, 'batchLines' | 'batchesPerActivity' | 'batchesPerRun' | 'batchHeartbeatTimeout'>
+  > & {
     mode?: ImportMode;
+    importId?: string;
   } = {},
 ) => {
-  const importId = randomUUID();
+  const importId = options.importId ?? randomUUID();
   const staged = await stageImportFile(stagingDir, importId, createReadStream(file), { maxBytes: 1e9 });
   const handle = await temporal.client.workflow.start(subjectImport, {
     taskQueue,
@@ -74,6 +78,7 @@ const start = async (
         totalLines: staged.lines,
         stagedBytes: staged.bytes,
         ...options,
+        importId,
       },
     ],
   });
@@ -158,6 +163,70 @@ describe('subject import workflow on the real worker', () => {
       expect(row!.imported).toBeLessThan(20_000);
       expect(await count(`select count(*) n from subjects where import_id = $1`, importId)).toBe(row!.imported);
       expect(existsSync(stagedFilePath(stagingDir, importId))).toBe(false);
+    });
+  });
+
+  it('runs a batch slower than the heartbeat timeout to the end in its first attempt', async () => {
+    const file = join(dir, 'slow.ndjson');
+    await writeSubjectFile(file, 30, { prefix: 'SLOW' });
+    const taskQueue = temporal.taskQueue('import-slow');
+    const worker = await workerFor(taskQueue);
+    const importId = randomUUID();
+    // The batch's claim checks its foreign key to the import row: holding that row makes the batch wait.
+    await database.sql`insert into subject_imports (id, mode, requested_by, total_lines, staged_bytes)
+      values (${importId}, 'insert', 'test', 30, 1)`;
+    const holder = await database.sql.reserve();
+    await holder`begin`;
+    await holder`select 1 from subject_imports where id = ${importId} for update`;
+    const heartbeatTimeoutMs = 1_000;
+    await worker.runUntil(async () => {
+      const { handle } = await start(file, taskQueue, { importId, batchHeartbeatTimeout: `${heartbeatTimeoutMs} ms` });
+      try {
+        await waitFor(async () => {
+          const [waiting] = await database.sql`select count(*) n from pg_stat_activity
+            where datname = current_database() and wait_event_type = 'Lock'`;
+          return Number(waiting!.n) > 0 ? true : undefined;
+        }, 'the batch to wait at its claim');
+        // Alive well past the heartbeat timeout, still in its first attempt.
+        const pending = await waitFor(async () => {
+          const [activity] = (await handle.describe()).raw.pendingActivities ?? [];
+          if (!activity?.lastHeartbeatTime || !activity.lastStartedTime) return undefined;
+          const alive = tsToMs(activity.lastHeartbeatTime) - tsToMs(activity.lastStartedTime);
+          return alive > 3 * heartbeatTimeoutMs ? activity : undefined;
+        }, 'heartbeats past the timeout');
+        expect(pending.attempt).toBe(1);
+      } finally {
+        await holder`rollback`;
+        holder.release();
+      }
+      expect(await handle.result()).toMatchObject({ status: 'completed', imported: 30 });
+      const events = (await handle.fetchHistory()).events ?? [];
+      expect(events.filter((e) => e.activityTaskTimedOutEventAttributes)).toEqual([]);
+      expect(
+        events.flatMap((e) =>
+          e.activityTaskStartedEventAttributes ? [e.activityTaskStartedEventAttributes.attempt] : [],
+        ),
+      ).toEqual([1, 1, 1]);
+    });
+  });
+
+  it('fails with the real cause when the staged file is missing, and closes the import', async () => {
+    const taskQueue = temporal.taskQueue('import-missing');
+    const worker = await workerFor(taskQueue);
+    await worker.runUntil(async () => {
+      const importId = randomUUID();
+      const handle = await temporal.client.workflow.start(subjectImport, {
+        taskQueue,
+        workflowId: importWorkflowId(importId),
+        args: [{ importId, mode: 'insert', requestedBy: 'test', totalLines: 1, stagedBytes: 1 }],
+      });
+      const failure = await handle.result().catch((err: unknown) => err);
+      expect(failure).toBeInstanceOf(WorkflowFailedError);
+      const cause = (failure as WorkflowFailedError).cause?.cause;
+      expect(cause).toBeInstanceOf(ApplicationFailure);
+      expect((cause as ApplicationFailure).type).toBe('StagedFileMissing');
+      const [entry] = await database.sql`select action, details from audit_log where target_id = ${importId}`;
+      expect(entry).toMatchObject({ action: 'subject-import.failed', details: { error: 'StagedFileMissing' } });
     });
   });
 

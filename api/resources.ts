@@ -1,0 +1,8 @@
+import type { Resource } from './resource';
+import { auditRoutes } from './routes/audit';
+import { subjectImportRoutes } from './routes/subject-imports';
+import { subjectRoutes } from './routes/subjects';
+import { userRoutes } from './routes/users';
+
+/** Every /v1 resource, mounted by createApp; a new process adds its route module here, one line. */
+export const resources: Resource[] = [userRoutes, auditRoutes, subjectRoutes, subjectImportRoutes];
