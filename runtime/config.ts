@@ -58,6 +58,9 @@ const Env = z.object({
 
 export type Config = z.infer<typeof Env> & { dataDir: string };
 
+/** Every environment variable Custodian reads; nothing else reads `process.env` for configuration. */
+export const ENV_VARIABLES = Object.keys(Env.shape) as (keyof typeof Env.shape)[];
+
 export class ConfigError extends Error {
   override name = 'ConfigError';
 }

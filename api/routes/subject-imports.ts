@@ -178,7 +178,7 @@ export const subjectImportRoutes = (services: Services) => {
         totalLines: staged.lines,
         stagedBytes: staged.bytes,
       };
-      // A failed or ambiguous start keeps the staged file: the workflow may have started; the sweep removes it otherwise.
+      // A refused request removes its upload; an ambiguous start keeps it (the workflow may have started; the sweep decides).
       const started = await startProcess<typeof subjectImport>(services, c.var.principal, {
         route: 'POST /v1/subject-imports',
         idempotencyKey: c.req.valid('header')['idempotency-key'],
@@ -188,6 +188,9 @@ export const subjectImportRoutes = (services: Services) => {
         workflowId: importWorkflowId,
         targetType: 'subject-import',
         args: [input],
+      }).catch(async (err: unknown) => {
+        if (err instanceof ApiError) await removeStagedFile(stagingDir, id);
+        throw err;
       });
       if (started.created) return c.json({ id }, 202);
       await removeStagedFile(stagingDir, id);
