@@ -72,7 +72,6 @@ const start = async (
     workflowId: importWorkflowId(importId),
     args: [
       {
-        importId,
         mode: options.mode ?? 'insert',
         requestedBy: 'test',
         totalLines: staged.lines,
