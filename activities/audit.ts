@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { Context } from '@temporalio/activity';
-import { and, asc, desc, eq, gt, inArray, lte, sql, type SQL } from 'drizzle-orm';
+import { and, asc, eq, gt, inArray, lte, or, sql, type SQL } from 'drizzle-orm';
 import { PgTransaction } from 'drizzle-orm/pg-core';
 import { canonicalJson } from '../domain/canonical-json';
 import type { AuditRecord } from '../domain/audit';
@@ -79,14 +79,16 @@ const toRecord = (row: AuditRow): AuditRecord => ({ ...row, at: row.at.toISOStri
 /** Writes entries under the chain lock inside `tx`; an entry whose idempotency key exists returns that entry. */
 const writeEntries = async (tx: DbOrTx, entries: AuditAppend[]): Promise<AuditRecord[]> => {
   await tx.execute(sql`select pg_advisory_xact_lock(${AUDIT_CHAIN_LOCK})`);
-  const keys = [...new Set(entries.map((e) => e.idempotencyKey))];
-  const existing = await tx.select().from(auditLog).where(inArray(auditLog.idempotencyKey, keys));
-  const byKey = new Map(existing.map((row) => [row.idempotencyKey, toRecord(row)]));
-  const [head] = await tx
-    .select({ seq: auditLog.seq, hash: auditLog.hash })
+  const keys = new Set(entries.map((e) => e.idempotencyKey));
+  // One round trip: the entries already written under these keys, and the head.
+  const found = await tx
+    .select()
     .from(auditLog)
-    .orderBy(desc(auditLog.seq))
-    .limit(1);
+    .where(or(inArray(auditLog.idempotencyKey, [...keys]), eq(auditLog.seq, sql`(select max(seq) from ${auditLog})`)));
+  const byKey = new Map(
+    found.filter((row) => keys.has(row.idempotencyKey)).map((row) => [row.idempotencyKey, toRecord(row)]),
+  );
+  const head = found.reduce<AuditRow | undefined>((max, row) => (max && max.seq > row.seq ? max : row), undefined);
   let seq = head?.seq ?? 0;
   let prevHash = head?.hash ?? GENESIS_HASH;
   // Millisecond precision: the hash is over the ISO string, which must survive the round trip.
@@ -132,6 +134,8 @@ class AuditGroupCommit {
   private async drain() {
     this.committing = true;
     while (this.queue.length > 0) {
+      // Callers just answered append again within this turn: let them join the next group, not the one after.
+      await new Promise(setImmediate);
       const group = this.takeGroup();
       try {
         const records = await this.commit(group.flatMap((p) => p.entries));
