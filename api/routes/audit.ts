@@ -20,7 +20,8 @@ const AuditQuery = z
 
 const AuditPage = z
   .object({
-    entries: z.array(AuditRecord.openapi('AuditRecord')),
+    // Rebuilt from its shape: a domain schema made before @hono/zod-openapi loaded has no `.openapi`.
+    entries: z.array(z.object(AuditRecord.shape).openapi('AuditRecord')),
     nextAfter: z
       .number()
       .int()

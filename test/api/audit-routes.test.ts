@@ -1,14 +1,20 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { appendAudit } from '../../activities/audit';
+import { writeAuditCheckpoint } from '../../activities/audit-checkpoints';
 import type { AuditRecord } from '../../domain/audit';
 import { bearer, readJson, seedPrincipal, type Problem } from '../helpers/api';
 import { createTestApp, type TestApp } from '../helpers/services';
 
 let api: TestApp;
 let auditorKey: string;
+const sinkDir = mkdtempSync(join(tmpdir(), 'custodian-audit-routes-'));
+const sinkFile = join(sinkDir, 'audit-checkpoints.jsonl');
 
 beforeAll(async () => {
-  api = await createTestApp();
+  api = await createTestApp({ config: { CUSTODIAN_AUDIT_CHECKPOINT_FILE: sinkFile } });
   auditorKey = (await seedPrincipal(api.database.db, 'auditor')).key;
   for (let n = 1; n <= 7; n++) {
     await appendAudit(api.database.db, {
@@ -21,7 +27,10 @@ beforeAll(async () => {
     });
   }
 });
-afterAll(() => api?.close());
+afterAll(async () => {
+  await api?.close();
+  rmSync(sinkDir, { recursive: true, force: true });
+});
 
 const list = async (query: string) => {
   const res = await api.app.request(`/v1/audit?${query}`, { headers: bearer(auditorKey) });
@@ -74,13 +83,41 @@ describe('GET /v1/audit', () => {
 });
 
 describe('GET /v1/audit/verify', () => {
-  it('verifies the chain', async () => {
+  const verify = async () => {
     const res = await api.app.request('/v1/audit/verify', { headers: bearer(auditorKey) });
     expect(res.status).toBe(200);
-    expect(await res.json()).toMatchObject({
+    return res.json();
+  };
+
+  it('verifies the chain, with nothing anchored before the first checkpoint', async () => {
+    expect(await verify()).toMatchObject({
       valid: true,
       entries: 9,
       headHash: expect.stringMatching(/^[0-9a-f]{64}$/),
+      checkpoints: 0,
+      anchoredSeq: null,
+      unanchored: 9,
+      checkpointProblems: [],
+    });
+  });
+
+  it('anchors the chain on a signed checkpoint', async () => {
+    await writeAuditCheckpoint({ db: api.database.db, keyring: api.keyring, sinkFile });
+    expect(await verify()).toMatchObject({ valid: true, entries: 9, checkpoints: 1, anchoredSeq: 9, unanchored: 0 });
+  });
+
+  it('names a cut tail from the configured checkpoint file when the database lost its checkpoints too', async () => {
+    await api.database.sql.begin(async (tx) => {
+      await tx.unsafe('set local session_replication_role = replica');
+      await tx.unsafe('delete from audit_log where seq > 6');
+      await tx.unsafe('delete from audit_checkpoints');
+    });
+    expect(await verify()).toMatchObject({
+      valid: false,
+      entries: 6,
+      firstBrokenSeq: 7,
+      reason: expect.stringMatching(/^entry 7 is missing/),
+      checkpointProblems: ['checkpoint 1 is in the file but missing from the database'],
     });
   });
 });
