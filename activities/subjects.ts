@@ -54,6 +54,13 @@ export interface RevealedSubject {
   withheld: string[];
 }
 
+/** A blind-index search: who asks, and why. The searched value is never part of it. */
+export interface Search {
+  actor: string;
+  apiKeyId?: string;
+  purpose: string;
+}
+
 export class UnknownPurposeError extends Error {
   override name = 'UnknownPurposeError';
 }
@@ -128,6 +135,21 @@ export const subjectRegistry = (d: { db: Db; keyring: Keyring; catalog: Catalog 
       );
   };
 
+  const matchIds = async (field: string, value: string): Promise<string[]> => {
+    if (!searchable.has(field)) throw new Error(`${field} has no blind index`);
+    const rows = await d.db
+      .selectDistinct({ id: subjectFields.subjectId })
+      .from(subjectFields)
+      .where(
+        and(
+          eq(subjectFields.field, field),
+          eq(subjectFields.blindIndex, fieldBlindIndex(d.keyring, field, classifyField(d.catalog, field).entry, value)),
+        ),
+      )
+      .limit(100);
+    return rows.map((r) => r.id);
+  };
+
   return {
     searchableFields: [...searchable],
     purposes,
@@ -143,21 +165,27 @@ export const subjectRegistry = (d: { db: Db; keyring: Keyring; catalog: Catalog 
 
     /** Equality search through the keyed blind index: the value is never stored or compared in clear. */
     async findByField(field: string, value: string): Promise<SubjectView[]> {
-      if (!searchable.has(field)) throw new Error(`${field} has no blind index`);
-      const rows = await d.db
-        .selectDistinct({ id: subjectFields.subjectId })
-        .from(subjectFields)
-        .where(
-          and(
-            eq(subjectFields.field, field),
-            eq(
-              subjectFields.blindIndex,
-              fieldBlindIndex(d.keyring, field, classifyField(d.catalog, field).entry, value),
-            ),
-          ),
-        )
-        .limit(100);
-      return load(rows.map((r) => r.id));
+      return load(await matchIds(field, value));
+    },
+
+    /**
+     * findByField for a person: the purpose must be one the field's catalog entry names, and an audit entry
+     * (actor, API key, index, purpose, match count; never the value) is appended before any result is read.
+     */
+    async search(field: string, value: string, request: Search): Promise<SubjectView[]> {
+      if (!classifyField(d.catalog, field).entry.purposes.includes(request.purpose))
+        throw new UnknownPurposeError(`purpose ${request.purpose} does not cover ${field}`);
+      const ids = await matchIds(field, value);
+      await appendAudit(d.db, {
+        actor: request.actor,
+        apiKeyId: request.apiKeyId,
+        action: 'subject.searched',
+        targetType: 'subject-index',
+        targetId: field,
+        details: { index: field, purpose: request.purpose, matches: ids.length },
+        idempotencyKey: `subject-search:${randomUUID()}`,
+      });
+      return load(ids);
     },
 
     /**

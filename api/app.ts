@@ -1,10 +1,12 @@
+import { createHash, timingSafeEqual } from 'node:crypto';
 import { createRoute, OpenAPIHono, z } from '@hono/zod-openapi';
+import type { MiddlewareHandler } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
 import { routePattern } from '../runtime/metrics';
 import type { Services } from '../runtime/services';
 import { assertEveryV1RouteGuarded, authenticate, BEARER_SCHEME, streamsBody, type AuthEnv } from './auth';
 import { DOCS_CSP, DOCS_HTML } from './docs';
-import { ApiError, problem, toProblem, validationError } from './errors';
+import { ApiError, invalidInput, problem, toProblem } from './errors';
 import { resources } from './resources';
 
 const READY_TIMEOUT_MS = 2_000;
@@ -20,6 +22,33 @@ const withTimeout = async <T>(work: () => Promise<T>, ms: number): Promise<T> =>
   } finally {
     clearTimeout(timer);
   }
+};
+
+/**
+ * Headers on every response, errors included: nothing is cached (API responses carry personal data and
+ * keys), sniffed, framed or sent on as a Referer. A page with its own CSP (/docs) keeps it, framing refused.
+ */
+const hardeningHeaders: MiddlewareHandler = async (c, next) => {
+  await next();
+  const headers = c.res.headers;
+  const csp = headers.get('content-security-policy');
+  headers.set(
+    'content-security-policy',
+    csp ? `${csp}; frame-ancestors 'none'` : "default-src 'none'; frame-ancestors 'none'",
+  );
+  if (!headers.has('cache-control')) headers.set('cache-control', 'no-store');
+  headers.set('x-content-type-options', 'nosniff');
+  headers.set('x-frame-options', 'DENY');
+  headers.set('referrer-policy', 'no-referrer');
+  headers.set('cross-origin-resource-policy', 'same-origin');
+};
+
+const digest = (text: string) => createHash('sha256').update(text).digest();
+
+/** Whether `Authorization: Bearer <token>` carries the metrics token; never true when none is configured. */
+const presentsToken = (header: string | undefined, token: string | undefined): boolean => {
+  const presented = header ? /^Bearer +(\S+)$/i.exec(header)?.[1] : undefined;
+  return token !== undefined && presented !== undefined && timingSafeEqual(digest(presented), digest(token));
 };
 
 const Health = z.object({ status: z.literal('ok') }).openapi('Health');
@@ -57,10 +86,13 @@ const readyz = createRoute({
 export const createApp = (services: Services) => {
   const { logger, metrics, database, temporal, config } = services;
   const app = new OpenAPIHono<{ Variables: Partial<AuthEnv['Variables']> }>({
+    // Every route's every input (path, query, headers, body) passes here, valid or not.
     defaultHook: (result, c) => {
-      if (!result.success) return problem(c, validationError(result.error, result.target));
+      const invalid = invalidInput(result, result.target);
+      if (invalid) return problem(c, invalid);
     },
   });
+  app.use('*', hardeningHeaders);
   app.onError((err, c) => toProblem(c, err, logger, routePattern(c)));
   app.notFound((c) => problem(c, ApiError.notFound('no route for this method and path')));
 
@@ -109,9 +141,16 @@ export const createApp = (services: Services) => {
       ? c.json({ status: 'ok' as const, ...body }, 200)
       : c.json({ status: 'unavailable' as const, ...body }, 503);
   });
-  app.get('/metrics', async (c) =>
-    c.body(await metrics.registry.metrics(), 200, { 'content-type': metrics.registry.contentType }),
-  );
+  // Closed unless CUSTODIAN_METRICS_TOKEN is set: process and route metrics are not for anyone who can connect.
+  app.get('/metrics', async (c) => {
+    if (!presentsToken(c.req.header('authorization'), config.CUSTODIAN_METRICS_TOKEN)) {
+      throw ApiError.unauthorized(
+        'credentials-invalid',
+        'send Authorization: Bearer <CUSTODIAN_METRICS_TOKEN>; /metrics is closed when that is unset',
+      );
+    }
+    return c.body(await metrics.registry.metrics(), 200, { 'content-type': metrics.registry.contentType });
+  });
 
   app.openAPIRegistry.registerComponent('securitySchemes', BEARER_SCHEME, {
     type: 'http',

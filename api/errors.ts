@@ -21,6 +21,8 @@ export class ApiError extends Error {
     readonly title: string,
     readonly detail: string,
     readonly fields?: FieldError[],
+    /** Sent as `Retry-After` (seconds) on a 429 or 503. */
+    readonly retryAfterSeconds?: number,
   ) {
     super(detail);
   }
@@ -34,6 +36,8 @@ export class ApiError extends Error {
   static conflict = (code: string, detail: string) => new ApiError(409, code, 'Conflict', detail);
   static payloadTooLarge = (limitBytes: number) =>
     new ApiError(413, 'payload-too-large', 'Payload too large', `the request body exceeds ${limitBytes} bytes`);
+  static tooManyRequests = (detail: string, retryAfterSeconds: number) =>
+    new ApiError(429, 'rate-limited', 'Too many requests', detail, undefined, retryAfterSeconds);
 }
 
 /** RFC 9457 problem details, as sent on the wire and described in the OpenAPI document. */
@@ -71,6 +75,7 @@ export const problem = (c: Context, err: ApiError): Response => {
   };
   const headers: Record<string, string> = { 'content-type': PROBLEM_CONTENT_TYPE };
   if (err.status === 401) headers['www-authenticate'] = 'Bearer';
+  if (err.retryAfterSeconds !== undefined) headers['retry-after'] = String(err.retryAfterSeconds);
   return c.body(JSON.stringify(body), err.status, headers);
 };
 
@@ -89,6 +94,47 @@ export const fieldErrors = (error: ZodError, target?: string): FieldError[] =>
 export const validationError = (error: ZodError, target?: string): ApiError => {
   const fields = fieldErrors(error, target);
   return ApiError.badRequest(`${fields.length} field(s) failed validation`, fields);
+};
+
+// NUL cannot be stored in a PostgreSQL text value; an unpaired surrogate has no UTF-8 form (Node would replace it).
+// eslint-disable-next-line no-control-regex -- NUL is exactly what is refused
+const UNSTORABLE = /\u0000|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
+const UNSTORABLE_MESSAGE = 'contains a NUL character or an unpaired surrogate';
+
+const MAX_DEPTH = 64;
+
+/**
+ * Every string (value or key) in validated input that could not be stored as sent, by path. Validation
+ * hooks run it over every target of every route, so no handler ever passes such a string to the database.
+ */
+export const unstorableFields = (value: unknown, target?: string): FieldError[] => {
+  const found: FieldError[] = [];
+  const at = (path: string[]) => (path.length ? path.join('.') : (ZOD_TARGETS[target ?? ''] ?? 'body'));
+  const walk = (node: unknown, path: string[]) => {
+    if (typeof node === 'string') {
+      if (UNSTORABLE.test(node)) found.push({ path: at(path), message: UNSTORABLE_MESSAGE });
+    } else if (Array.isArray(node)) {
+      if (path.length < MAX_DEPTH) node.forEach((item, i) => walk(item, [...path, String(i)]));
+    } else if (node !== null && typeof node === 'object' && path.length < MAX_DEPTH) {
+      for (const [key, item] of Object.entries(node)) {
+        // The key itself is not echoed: it cannot be shown faithfully either.
+        if (UNSTORABLE.test(key)) found.push({ path: at(path), message: `a key ${UNSTORABLE_MESSAGE}` });
+        else walk(item, [...path, key]);
+      }
+    }
+  };
+  walk(value, []);
+  return found;
+};
+
+/** The problem for a validation hook's result: zod's issues, or strings that cannot be stored; else nothing. */
+export const invalidInput = (
+  result: { success: true; data: unknown } | { success: false; error: ZodError },
+  target?: string,
+): ApiError | undefined => {
+  if (!result.success) return validationError(result.error, target);
+  const fields = unstorableFields(result.data, target);
+  return fields.length ? ApiError.badRequest(`${fields.length} field(s) cannot be stored`, fields) : undefined;
 };
 
 const HTTP_EXCEPTION_CODES: Partial<Record<number, string>> = {

@@ -34,6 +34,11 @@ const Env = z.object({
   HOST: z.string().trim().min(1).default('127.0.0.1'),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   CUSTODIAN_BODY_LIMIT_BYTES: z.coerce.number().int().positive().default(1_048_576),
+  /** Bearer token for GET /metrics (Prometheus `authorization: credentials`); unset, /metrics refuses every request. */
+  CUSTODIAN_METRICS_TOKEN: optionalString.pipe(z.string().min(16, 'must be at least 16 characters').optional()),
+  /** Blind-index searches per API key per window, counted by each API process (a token bucket in memory). */
+  CUSTODIAN_SEARCH_RATE_LIMIT: z.coerce.number().int().min(1).default(60),
+  CUSTODIAN_SEARCH_RATE_WINDOW_SECONDS: z.coerce.number().int().min(1).default(3600),
   /** Signed audit checkpoints: the append-only sink file (default `<data dir>/audit-checkpoints.jsonl`), interval, optional webhook. */
   CUSTODIAN_AUDIT_CHECKPOINT_FILE: optionalString,
   CUSTODIAN_AUDIT_CHECKPOINT_INTERVAL_MS: z.coerce.number().int().min(1000).default(60_000),

@@ -5,6 +5,7 @@ import type { Services } from '../../runtime/services';
 import { actorOf, defineRoute, endpoint, jsonResponse, v1Resource } from '../auth';
 import { ApiError, problemResponse } from '../errors';
 import { IdParam } from '../params';
+import { rateLimiter } from '../rate-limit';
 
 const FieldView = z
   .object({
@@ -47,16 +48,22 @@ const RevealQuery = z
   .object({ purpose: Purpose.meta({ description: 'A purpose from the data catalog; it decides which fields' }) })
   .strict();
 
+const LookupQuery = z
+  .object({ externalRef: z.string().min(1).max(128).openapi({ description: 'The reference from the source system' }) })
+  .strict();
+
+const SEARCH_FIELDS = ['phone', 'idNumber', 'email'] as const;
+
 const SearchQuery = z
   .object({
-    externalRef: z.string().min(1).max(128).optional(),
     phone: z.string().min(1).max(64).optional(),
     idNumber: z.string().min(1).max(64).optional(),
     email: z.string().min(1).max(254).optional(),
+    purpose: Purpose.meta({ description: "A catalog purpose the searched field's entry names" }),
   })
   .strict()
-  .refine((q) => Object.values(q).filter((v) => v !== undefined).length === 1, {
-    error: 'give exactly one of externalRef, phone, idNumber, email',
+  .refine((q) => SEARCH_FIELDS.filter((f) => q[f] !== undefined).length === 1, {
+    error: `give exactly one of ${SEARCH_FIELDS.join(', ')}`,
   });
 
 const getSubject = defineRoute({
@@ -83,20 +90,61 @@ const revealSubject = defineRoute({
   },
 });
 
-const searchSubjects = defineRoute({
+const lookupSubjects = defineRoute({
   roles: ['owner', 'auditor'],
   method: 'get',
   path: '/subjects',
   tags: ['subjects'],
-  summary: 'Find subjects by externalRef, or by phone, idNumber or email through the keyed blind index',
-  request: { query: SearchQuery },
+  summary: 'Find subjects by their external reference',
+  request: { query: LookupQuery },
   responses: { 200: jsonResponse(SubjectList, 'Matching subjects, masked') },
 });
 
-export const subjectRoutes = ({ database, keyring, catalog }: Services) => {
+const searchSubjects = defineRoute({
+  roles: ['owner'],
+  method: 'get',
+  path: '/subjects/search',
+  tags: ['subjects'],
+  summary:
+    'Find subjects by phone, idNumber or email through the keyed blind index, for a purpose; audited, rate-limited per API key',
+  request: { query: SearchQuery },
+  responses: {
+    200: jsonResponse(SubjectList, 'Matching subjects, masked'),
+    429: problemResponse('The API key used its search budget; Retry-After says when the next search is allowed'),
+  },
+});
+
+export const subjectRoutes = ({ database, keyring, catalog, config, clock }: Services) => {
   const subjects = subjectRegistry({ db: database.db, keyring, catalog });
+  // A masked value plus a few thousand searches recovers it: searches are budgeted per API key.
+  const searches = rateLimiter(
+    { limit: config.CUSTODIAN_SEARCH_RATE_LIMIT, windowSeconds: config.CUSTODIAN_SEARCH_RATE_WINDOW_SECONDS },
+    () => clock().getTime(),
+  );
 
   return v1Resource(
+    // Before GET /subjects/{id}, which would otherwise take `search` for an ID.
+    endpoint(searchSubjects, async (c) => {
+      const { purpose, ...byField } = c.req.valid('query');
+      const field = SEARCH_FIELDS.find((f) => byField[f] !== undefined)!;
+      if (!subjects.searchableFields.includes(field)) {
+        throw ApiError.badRequest(`${field} has no blind index`, [{ path: field, message: 'not searchable' }]);
+      }
+      searches.take(c.var.principal.keyId, 'searches');
+      try {
+        return c.json(
+          { items: await subjects.search(field, byField[field]!, { ...actorOf(c.var.principal), purpose }) },
+          200,
+        );
+      } catch (err) {
+        if (!(err instanceof UnknownPurposeError)) throw err;
+        throw ApiError.badRequest(err.message, [{ path: 'purpose', message: `not a purpose of ${field}` }]);
+      }
+    }),
+    endpoint(lookupSubjects, async (c) => {
+      const { externalRef } = c.req.valid('query');
+      return c.json({ items: await subjects.findByExternalRef(externalRef) }, 200);
+    }),
     endpoint(getSubject, async (c) => {
       const { id } = c.req.valid('param');
       const subject = await subjects.get(id);
@@ -115,15 +163,6 @@ export const subjectRoutes = ({ database, keyring, catalog }: Services) => {
         if (!(err instanceof UnknownPurposeError)) throw err;
         throw ApiError.badRequest(err.message, [{ path: 'purpose', message: 'not a purpose in the data catalog' }]);
       }
-    }),
-    endpoint(searchSubjects, async (c) => {
-      const { externalRef, ...byField } = c.req.valid('query');
-      if (externalRef !== undefined) return c.json({ items: await subjects.findByExternalRef(externalRef) }, 200);
-      const [field, value] = Object.entries(byField).find(([, v]) => v !== undefined)!;
-      if (!subjects.searchableFields.includes(field)) {
-        throw ApiError.badRequest(`${field} has no blind index`, [{ path: field, message: 'not searchable' }]);
-      }
-      return c.json({ items: await subjects.findByField(field, value!) }, 200);
     }),
   );
 };

@@ -6,10 +6,12 @@ import { freePort } from '../../runtime/ports';
 import { bearer, readJson, seedPrincipal, type OpenApiDocument } from '../helpers/api';
 import { createTestApp, type TestApp } from '../helpers/services';
 
+const METRICS_TOKEN = 'metrics-token-for-tests-0123456789';
+
 let api: TestApp;
 let unreachable: Database;
 beforeAll(async () => {
-  api = await createTestApp();
+  api = await createTestApp({ config: { CUSTODIAN_METRICS_TOKEN: METRICS_TOKEN } });
   // Nothing listens on a port the OS just handed out and released.
   unreachable = connect(`postgres://custodian@127.0.0.1:${await freePort()}/gone`, { max: 1 });
 });
@@ -56,7 +58,8 @@ describe('health, readiness, metrics', () => {
     await api.app.request('/healthz');
     await api.app.request('/v1/audit?limit=1', { headers: bearer(key) });
     api.metrics.recordWorkflowStart('consent');
-    const res = await api.app.request('/metrics');
+    const res = await api.app.request('/metrics', { headers: { authorization: `Bearer ${METRICS_TOKEN}` } });
+    expect(res.status).toBe(200);
     expect(res.headers.get('content-type')).toContain('text/plain');
     const text = await res.text();
     expect(text).toMatch(/^http_requests_total\{method="GET",route="\/healthz",status="200"\} \d+$/m);
@@ -64,6 +67,18 @@ describe('health, readiness, metrics', () => {
     expect(text).toContain('http_request_duration_seconds_bucket{le="0.005",method="GET",route="/healthz"');
     expect(text).toContain('workflow_starts_total{workflow_type="consent"} 1');
     expect(text).toContain('process_cpu_user_seconds_total');
+  });
+
+  it('refuses /metrics without the metrics token, and to everyone when no token is configured', async () => {
+    for (const authorization of [undefined, 'Bearer wrong-token-of-some-length', `Basic ${METRICS_TOKEN}`]) {
+      const res = await api.app.request('/metrics', { headers: authorization ? { authorization } : {} });
+      expect(res.status, authorization).toBe(401);
+      expect(res.headers.get('content-type')).toBe('application/problem+json');
+      expect(res.headers.get('www-authenticate')).toBe('Bearer');
+    }
+    const closed = createApp({ ...api, config: { ...api.config, CUSTODIAN_METRICS_TOKEN: undefined } });
+    expect((await closed.request('/metrics')).status).toBe(401);
+    expect((await closed.request('/metrics', { headers: { authorization: 'Bearer ' } })).status).toBe(401);
   });
 
   it('logs method, route pattern, status, duration and user, never the query string', async () => {

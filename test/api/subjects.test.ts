@@ -220,20 +220,43 @@ describe('GET /v1/subjects', () => {
     expect(after[0]!.n).toBe(before[0]!.n);
   });
 
-  it('finds a subject through the blind index by phone and idNumber, however written', async () => {
+  it('finds a subject through the blind index by phone, idNumber and email, however written, for a purpose', async () => {
     for (const query of [
-      'phone=138%200000%200003',
-      'idNumber=990000199001010003',
-      'email=TEST.USER.000003@example.com',
+      'phone=138%200000%200003&purpose=customer-service',
+      'idNumber=990000199001010003&purpose=identity-verification',
+      'email=TEST.USER.000003@example.com&purpose=transfer-notice',
     ]) {
-      const res = await get(`/v1/subjects?${query}`, auditor);
+      const res = await get(`/v1/subjects/search?${query}`, owner);
       expect(res.status, query).toBe(200);
       expect((await readJson<{ items: SubjectBody[] }>(res)).items.map((s) => s.id)).toEqual([subjectId]);
     }
-    expect((await readJson<{ items: unknown[] }>(await get('/v1/subjects?phone=13999999999', owner))).items).toEqual(
-      [],
-    );
-    expect((await get('/v1/subjects?phone=1&idNumber=2', owner)).status).toBe(400);
+    const none = await get('/v1/subjects/search?phone=13999999999&purpose=customer-service', owner);
+    expect((await readJson<{ items: unknown[] }>(none)).items).toEqual([]);
+  });
+
+  it('refuses a blind-index search without a purpose the field names, or with two fields', async () => {
+    const missing = await get('/v1/subjects/search?phone=13800000003', owner);
+    expect(missing.status).toBe(400);
+    expect((await readJson<Problem>(missing)).fields).toEqual([{ path: 'purpose', message: expect.any(String) }]);
+    // idNumber may be revealed for credit work, phone may not: a purpose must cover the searched field.
+    const uncovered = await get('/v1/subjects/search?phone=13800000003&purpose=credit-assessment', owner);
+    expect(uncovered.status).toBe(400);
+    expect((await readJson<Problem>(uncovered)).fields).toEqual([{ path: 'purpose', message: expect.any(String) }]);
+    expect((await get('/v1/subjects/search?phone=1&idNumber=2&purpose=customer-service', owner)).status).toBe(400);
+    expect((await get('/v1/subjects/search?purpose=customer-service', owner)).status).toBe(400);
+  });
+
+  it('looks subjects up by externalRef for owner and auditor, and by nothing else there', async () => {
+    for (const key of [owner, auditor]) {
+      const res = await get('/v1/subjects?externalRef=API-000003', key);
+      expect(res.status).toBe(200);
+      expect((await readJson<{ items: SubjectBody[] }>(res)).items.map((s) => s.id)).toEqual([subjectId]);
+    }
+    // The blind-index search moved to its own owner-only route; the lookup does not take its parameters.
+    const byPhone = await get('/v1/subjects?phone=13800000003', auditor);
+    expect(byPhone.status).toBe(400);
+    expect((await readJson<Problem>(byPhone)).fields).toContainEqual({ path: 'phone', message: 'unknown field' });
+    expect((await get('/v1/subjects/search?phone=13800000003&purpose=customer-service', auditor)).status).toBe(403);
     expect((await get('/v1/subjects', owner)).status).toBe(400);
   });
 
