@@ -43,6 +43,16 @@ export const createMetrics = (): Metrics => {
   };
 };
 
-/** The matched route pattern (`/v1/users/:id/api-keys`), never the raw path: bounded label values, no IDs. */
-export const routePattern = (c: Context): string =>
-  matchedRoutes(c).findLast((r) => r.method !== 'ALL')?.path ?? 'unmatched';
+/**
+ * The matched route pattern (`/v1/users/:id/api-keys`), never the raw path: bounded label values, no IDs.
+ * The route that answered wins over a later one that also matches (`/subjects/search` and `/subjects/:id`).
+ */
+export const routePattern = (c: Context): string => {
+  const routes = matchedRoutes(c);
+  const answered = routes[c.req.routeIndex];
+  return (
+    (answered?.method !== 'ALL' ? answered : undefined)?.path ??
+    routes.findLast((r) => r.method !== 'ALL')?.path ??
+    'unmatched'
+  );
+};

@@ -57,6 +57,9 @@ describe('health, readiness, metrics', () => {
     const { key } = await seedPrincipal(api.database.db, 'auditor');
     await api.app.request('/healthz');
     await api.app.request('/v1/audit?limit=1', { headers: bearer(key) });
+    const owner = await seedPrincipal(api.database.db, 'owner');
+    const search = '/v1/subjects/search?phone=1&purpose=customer-service';
+    expect((await api.app.request(search, { headers: bearer(owner.key) })).status).toBe(200);
     api.metrics.recordWorkflowStart('consent');
     const res = await api.app.request('/metrics', { headers: { authorization: `Bearer ${METRICS_TOKEN}` } });
     expect(res.status).toBe(200);
@@ -64,6 +67,8 @@ describe('health, readiness, metrics', () => {
     const text = await res.text();
     expect(text).toMatch(/^http_requests_total\{method="GET",route="\/healthz",status="200"\} \d+$/m);
     expect(text).toContain('http_requests_total{method="GET",route="/v1/audit",status="200"} 1');
+    // Not /v1/subjects/:id, which matches the same path but did not answer.
+    expect(text).toContain('http_requests_total{method="GET",route="/v1/subjects/search",status="200"} 1');
     expect(text).toContain('http_request_duration_seconds_bucket{le="0.005",method="GET",route="/healthz"');
     expect(text).toContain('workflow_starts_total{workflow_type="consent"} 1');
     expect(text).toContain('process_cpu_user_seconds_total');
