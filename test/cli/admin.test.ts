@@ -1,19 +1,32 @@
 import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { appendAudit } from '../../activities/audit';
+import { writeAuditCheckpoint } from '../../activities/audit-checkpoints';
+import { generateKeyFile, parseKeyring, publicKeyPem } from '../../runtime/keyring';
 import { createTestDatabase, type TestDatabase } from '../helpers/db';
 
 let database: TestDatabase;
+/** A data directory of its own, so no keyring or checkpoint file of a local `custodian start` is picked up. */
+const dataDir = mkdtempSync(join(tmpdir(), 'custodian-admin-cli-'));
+const keyFile = generateKeyFile();
+const keyring = parseKeyring(keyFile, 'test');
+const withKeyring = { CUSTODIAN_KEYRING: JSON.stringify(keyFile) };
 beforeAll(async () => {
   database = await createTestDatabase();
 });
-afterAll(() => database?.drop());
+afterAll(async () => {
+  await database?.drop();
+  rmSync(dataDir, { recursive: true, force: true });
+});
 
 /** Runs `custodian <args>` through the package's bin, as an operator would with npx. */
 const custodian = (args: string[], env: Record<string, string> = {}) =>
   new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {
     const child = spawn(process.execPath, ['bin/custodian.js', ...args], {
-      env: { ...process.env, DATABASE_URL: database.url, ...env },
+      env: { ...process.env, DATABASE_URL: database.url, CUSTODIAN_DATA_DIR: dataDir, ...env },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let stdout = '';
@@ -50,7 +63,7 @@ describe('custodian operator commands', () => {
         idempotencyKey: `cli:${n}`,
       });
     }
-    const sound = await custodian(['verify-audit']);
+    const sound = await custodian(['verify-audit'], withKeyring);
     expect(sound.code).toBe(0);
     expect(JSON.parse(sound.stdout)).toMatchObject({ valid: true });
 
@@ -62,8 +75,62 @@ describe('custodian operator commands', () => {
       await tx.unsafe(`update audit_log set actor = 'mallory' where seq = ${Number(seq)}`);
       await tx.unsafe('alter table audit_log enable trigger audit_log_append_only');
     });
-    const broken = await custodian(['verify-audit']);
+    const broken = await custodian(['verify-audit'], withKeyring);
     expect(broken.code).toBe(1);
     expect(JSON.parse(broken.stdout)).toMatchObject({ valid: false, firstBrokenSeq: Number(seq) });
+  });
+
+  it('verify-audit --checkpoints works offline from the file and a public key, naming a cut tail', async () => {
+    const own = await createTestDatabase();
+    try {
+      for (let n = 1; n <= 6; n++) {
+        await appendAudit(own.db, {
+          actor: 'test',
+          action: 'test.event',
+          targetType: 'test',
+          targetId: String(n),
+          idempotencyKey: `cli-checkpoints:${n}`,
+        });
+      }
+      const sinkFile = join(dataDir, 'offline', 'checkpoints.jsonl');
+      await writeAuditCheckpoint({ db: own.db, keyring, sinkFile });
+      const pem = join(dataDir, 'signing.pem');
+      writeFileSync(pem, publicKeyPem(keyring));
+      // The auditor holds the file and the public key only: no keyring in the environment.
+      const args = ['verify-audit', '--checkpoints', sinkFile, '--public-key', pem];
+      const sound = await custodian(args, { DATABASE_URL: own.url });
+      expect(sound.code).toBe(0);
+      expect(JSON.parse(sound.stdout)).toMatchObject({ valid: true, anchoredSeq: 6, unanchored: 0 });
+
+      await own.sql.begin(async (tx) => {
+        await tx.unsafe('set local session_replication_role = replica');
+        await tx.unsafe('delete from audit_log where seq > 3');
+        await tx.unsafe('delete from audit_checkpoints');
+      });
+      const cut = await custodian(args, { DATABASE_URL: own.url });
+      expect(cut.code).toBe(1);
+      expect(JSON.parse(cut.stdout)).toMatchObject({
+        valid: false,
+        firstBrokenSeq: 4,
+        reason: expect.stringMatching(/^entry 4 is missing/),
+        checkpointProblems: ['checkpoint 1 is in the file but missing from the database'],
+      });
+
+      const wrongKey = join(dataDir, 'other.pem');
+      writeFileSync(wrongKey, publicKeyPem(parseKeyring(generateKeyFile(), 'other')));
+      const forged = await custodian(['verify-audit', '--checkpoints', sinkFile, '--public-key', wrongKey], {
+        DATABASE_URL: own.url,
+      });
+      expect(forged.code).toBe(1);
+      expect(JSON.parse(forged.stdout).checkpointProblems).toContain('checkpoint 1: the signature does not verify');
+    } finally {
+      await own.drop();
+    }
+  });
+
+  it('verify-audit refuses a checkpoint file that does not exist, in one line', async () => {
+    const result = await custodian(['verify-audit', '--checkpoints', join(dataDir, 'nope.jsonl')], withKeyring);
+    expect(result.code).toBe(1);
+    expect(result.stderr.trim()).toMatch(/^custodian verify-audit: --checkpoints: no such file /);
   });
 });
