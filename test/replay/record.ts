@@ -1,6 +1,7 @@
 /**
- * Records one history per workflow type into test/replay/histories/, from real runs on a dev server.
- * Usage: `npm run replay:record [workflowType…]` (TEST_DATABASE_URL, or an embedded PostgreSQL).
+ * Records every declared scenario into test/replay/histories/<workflowType>/<scenario>.json, from real
+ * runs on a dev server. Usage: `npm run replay:record [workflowType | workflowType/scenario …]`
+ * (TEST_DATABASE_URL, or an embedded PostgreSQL; TEMPORAL_CLI_PATH or the usual CLI lookup).
  */
 import { randomUUID } from 'node:crypto';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -54,16 +55,23 @@ const client = new Client({ connection: await Connection.connect({ address: serv
 
 try {
   await worker.runUntil(async () => {
-    for (const [workflowType, run] of Object.entries(scenarios)) {
-      if (only.length && !only.includes(workflowType)) continue;
-      const handle = await run({ client, taskQueue, database, keyring, stagingDir });
-      const history = await handle.fetchHistory();
-      const file = new URL(`${workflowType}.json`, historiesDir);
-      writeFileSync(
-        file,
-        `${JSON.stringify({ workflowType, workflowId: handle.workflowId, history: JSON.parse(historyToJSON(history)) }, null, 1)}\n`,
-      );
-      console.log(`recorded ${workflowType}: ${history.events?.length} events → ${file.pathname}`);
+    for (const [workflowType, declared] of Object.entries(scenarios)) {
+      for (const [scenario, run] of Object.entries(declared)) {
+        if (only.length && !only.includes(workflowType) && !only.includes(`${workflowType}/${scenario}`)) continue;
+        const handle = await run({ client, taskQueue, database, keyring, stagingDir });
+        const history = await handle.fetchHistory();
+        const dir = new URL(`${workflowType}/`, historiesDir);
+        mkdirSync(dir, { recursive: true });
+        const file = new URL(`${scenario}.json`, dir);
+        const recorded = {
+          workflowType,
+          scenario,
+          workflowId: handle.workflowId,
+          history: JSON.parse(historyToJSON(history)),
+        };
+        writeFileSync(file, `${JSON.stringify(recorded, null, 1)}\n`);
+        console.log(`recorded ${workflowType}/${scenario}: ${history.events?.length} events → ${file.pathname}`);
+      }
     }
   });
 } finally {
