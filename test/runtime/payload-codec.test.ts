@@ -8,15 +8,12 @@ import { ApplicationFailure, defaultPayloadConverter, type Payload } from '@temp
 // @temporalio/proto is CommonJS: Node's ESM loader exposes it only as a default export.
 import proto from '@temporalio/proto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createActivities } from '../../activities';
-import { defaultCatalog } from '../../domain/catalog';
 import { importWorkflowId } from '../../domain/ids';
-import { loadConfig } from '../../runtime/config';
 import { generateKeyFile, parseKeyring } from '../../runtime/keyring';
-import { createLogger } from '../../runtime/logger';
 import { AesGcmPayloadCodec, dataConverterFor } from '../../runtime/payload-codec';
 import { createWorker } from '../../runtime/worker';
 import { subjectImport } from '../../workflows';
+import { activitiesFor } from '../helpers/activities';
 import { createTestDatabase, type TestDatabase } from '../helpers/db';
 import { connectTestTemporal, type TestTemporal } from '../helpers/temporal';
 
@@ -99,15 +96,7 @@ describe('failures on the real dev server', () => {
       connection: temporal.nativeConnection,
       namespace: 'default',
       taskQueue,
-      activities: createActivities({
-        database,
-        keyring: temporal.keyring,
-        catalog: defaultCatalog,
-        stagingDir,
-        config: loadConfig({}),
-        logger: createLogger('silent'),
-        clock: () => new Date(),
-      }),
+      activities: activitiesFor({ database, keyring: temporal.keyring, stagingDir }),
       dataConverter: temporal.dataConverter,
     });
     // Nothing is staged, so the import fails with StagedFileMissing, whose message names the import.
