@@ -12,6 +12,7 @@ import { ConfigError, loadConfig, type Config } from '../runtime/config';
 import { loadKeyring, type Keyring } from '../runtime/keyring';
 import { createLogger, type Logger } from '../runtime/logger';
 import { createMetrics } from '../runtime/metrics';
+import { startMaintenance } from '../runtime/maintenance';
 import { buildServices } from '../runtime/services';
 import { removeRuntimeFile, writeRuntimeFile } from '../runtime/runtime-file';
 import { ensureDataDir, poolOptions, provideDatabase, provideTemporal, type Say } from '../runtime/provision';
@@ -95,6 +96,8 @@ export const startCommand = async (): Promise<void> => {
     const services = processServices({ config, keyring, logger, temporal: clients.client });
     const worker = await startWorker(temporal.address, services(workerPool));
     stack.push('worker', worker.stop);
+    const maintenance = startMaintenance(services(workerPool));
+    stack.push('audit checkpoints and staging sweep', maintenance.stop);
     say(`Worker: polling task queue '${config.TEMPORAL_TASK_QUEUE}'`);
     const api = await startApi(services(apiPool));
     stack.push('API', api.close);
@@ -160,13 +163,13 @@ export const workerCommand = async (): Promise<void> => {
   const database = connect(databaseUrl, poolOptions(config, 'worker'));
   const clients = await connectClient(temporalAddress, config, keyring);
   const logger = createLogger(config.LOG_LEVEL);
-  const worker = await startWorker(
-    temporalAddress,
-    processServices({ config, keyring, logger, temporal: clients.client })(database),
-  );
+  const services = processServices({ config, keyring, logger, temporal: clients.client })(database);
+  const worker = await startWorker(temporalAddress, services);
+  const maintenance = startMaintenance(services);
   say(`Worker: polling task queue '${config.TEMPORAL_TASK_QUEUE}' on ${temporalAddress}`);
   // The SDK's runtime shuts the worker down on SIGINT/SIGTERM; we wait for it to drain.
   await worker.done;
+  await maintenance.stop();
   await clients.close();
   await database.close();
   say('Worker stopped.');

@@ -43,6 +43,9 @@ const Env = z.object({
   CUSTODIAN_AUDIT_CHECKPOINT_FILE: optionalString,
   CUSTODIAN_AUDIT_CHECKPOINT_INTERVAL_MS: z.coerce.number().int().min(1000).default(60_000),
   CUSTODIAN_AUDIT_CHECKPOINT_WEBHOOK: optionalString.pipe(z.url({ protocol: /^https?$/ }).optional()),
+  /** How often the staging sweep runs (worker side), and how old a stray upload must be before it goes. */
+  CUSTODIAN_STAGING_SWEEP_INTERVAL_MS: z.coerce.number().int().min(1000).default(600_000),
+  CUSTODIAN_STAGING_GRACE_MS: z.coerce.number().int().min(0).default(3_600_000),
   /** Largest accepted import upload; default 10 GiB. */
   CUSTODIAN_IMPORT_MAX_BYTES: z.coerce
     .number()

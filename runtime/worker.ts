@@ -7,10 +7,13 @@ import {
   type WorkflowBundleWithSourceMap,
 } from '@temporalio/worker';
 import type { Activities } from '../activities';
+import { failureConverterPath } from './payload-codec';
 
 export const workflowsPath = fileURLToPath(new URL('../workflows/index.ts', import.meta.url));
 
-export const bundleWorkflows = (): Promise<WorkflowBundleWithSourceMap> => bundleWorkflowCode({ workflowsPath });
+/** A prebuilt bundle must carry the failure converter too, or workflow failures leave the codec's reach. */
+export const bundleWorkflows = (): Promise<WorkflowBundleWithSourceMap> =>
+  bundleWorkflowCode({ workflowsPath, failureConverterPath });
 
 export interface WorkerOptions {
   connection: NativeConnection;

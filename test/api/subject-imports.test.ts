@@ -32,7 +32,7 @@ const postImport = async (body: string, headers: Record<string, string> = {}) =>
     headers: { ...bearer(owner.key), 'content-type': 'application/x-ndjson', ...headers },
     body,
   });
-  if (res.status === 202) started.push((await res.clone().json()).id);
+  if (res.status === 202) started.push((await readJson<{ id: string }>(res.clone())).id);
   return res;
 };
 const workflowsOf = async (id: string) => {
@@ -80,7 +80,7 @@ describe('POST /v1/subject-imports with Idempotency-Key', () => {
     const b = await postImport(file(4), { 'idempotency-key': `b-${randomUUID()}` });
     const c = await postImport(file(4));
     expect([a.status, b.status, c.status]).toEqual([202, 202, 202]);
-    const ids = await Promise.all([a, b, c].map(async (r) => (await r.json()).id));
+    const ids = await Promise.all([a, b, c].map(async (r) => (await readJson<{ id: string }>(r)).id));
     expect(new Set(ids).size).toBe(3);
 
     const bad = await postImport(file(5), { 'idempotency-key': 'has spaces in it' });
