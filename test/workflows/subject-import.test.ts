@@ -19,7 +19,8 @@ import type { ImportMode, SubjectImportInput } from '../../domain/subject-import
 import { generateKeyFile, parseKeyring } from '../../runtime/keyring';
 import { bundleWorkflows } from '../../runtime/worker';
 import { subjectImport } from '../../workflows';
-import { importProgressQuery } from '../../workflows/subject-import';
+import { batchIo, importProgressQuery, io } from '../../workflows/subject-import';
+import { CryptoError } from '../../activities/crypto/errors';
 import { createTestDatabase, type TestDatabase } from '../helpers/db';
 import { badLines, writeSubjectFile } from '../helpers/subject-files';
 import { connectTestTemporal, type TestTemporal } from '../helpers/temporal';
@@ -99,6 +100,12 @@ const count = async (query: string, ...params: unknown[]) =>
   Number((await database.sql.unsafe(query, params as never[]))[0]!.n);
 
 describe('subject import workflow on the real worker', () => {
+  it('does not retry a CryptoError, the failure type its activities document as final', () => {
+    expect(new CryptoError('UNWRAP_FAILED', 'x').name).toBe('CryptoError');
+    expect(io.retry.nonRetryableErrorTypes).toContain('CryptoError');
+    expect(batchIo.retry.nonRetryableErrorTypes).toContain('CryptoError');
+  });
+
   it('imports 10,000 lines with 25 bad ones exactly, continues as new, audits counts only; a re-import is all duplicates', async () => {
     const file = join(dir, 'ten-thousand.ndjson');
     const generated = await writeSubjectFile(file, 10_000, { bad: badLines((k) => `C-${String(k).padStart(6, '0')}`) });
