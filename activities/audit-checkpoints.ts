@@ -30,9 +30,12 @@ export interface CheckpointSinks {
 /** One line per checkpoint; the file is only ever appended to, so the database role cannot rewrite what it holds. */
 export const appendCheckpointLine = async (file: string, checkpoint: AuditCheckpoint): Promise<void> => {
   await mkdir(dirname(file), { recursive: true });
-  const handle = await open(file, 'a', 0o600);
+  const handle = await open(file, 'a+', 0o600);
   try {
-    await handle.appendFile(`${JSON.stringify(checkpoint)}\n`);
+    // A line torn by a crash stays a line of its own (reported by verification), not glued to this one.
+    const { size } = await handle.stat();
+    const last = size > 0 ? (await handle.read(Buffer.alloc(1), 0, 1, size - 1)).buffer.toString() : '\n';
+    await handle.appendFile(`${last === '\n' ? '' : '\n'}${JSON.stringify(checkpoint)}\n`);
     await handle.sync();
   } finally {
     await handle.close();

@@ -169,12 +169,20 @@ describe('signed audit checkpoints', () => {
     expect(result.checkpointProblems).toEqual(['checkpoint 2 is in the file but missing from the database']);
   });
 
-  it('reports a line of the file that is not a checkpoint', async () => {
+  it('reports a line of the file that is not a checkpoint, and appends after a torn line intact', async () => {
     await fresh();
     await appendRange(1, 2);
     await checkpoint();
-    writeFileSync(sinkFile, '{"number": 7}\n', { flag: 'a' });
-    expect((await verify(sinkFile)).checkpointProblems).toEqual(['line 2 of the checkpoint file is not a checkpoint']);
+    writeFileSync(sinkFile, '{"number": 7}\n{"number": 8, "se', { flag: 'a' });
+    await appendRange(3, 3);
+    await checkpoint();
+    const result = await verify(sinkFile);
+    expect(result.checkpointProblems).toEqual([
+      'line 2 of the checkpoint file is not a checkpoint',
+      'line 3 of the checkpoint file is not a checkpoint',
+    ]);
+    // The checkpoint written after the torn line is intact on a line of its own.
+    expect(result).toMatchObject({ checkpoints: 2, anchoredSeq: 3 });
   });
 
   it('defaults the sink to a file in the data directory', () => {
