@@ -89,6 +89,7 @@ describe('npm start on embedded defaults', () => {
       CUSTODIAN_DATA_DIR: dataDir,
       PORT: String(port),
       TEMPORAL_UI_PORT: String(await freePort()),
+      CUSTODIAN_AUDIT_CHECKPOINT_INTERVAL_MS: '1000',
     });
     const output: string[] = [];
     try {
@@ -109,6 +110,17 @@ describe('npm start on embedded defaults', () => {
       });
       expect(created.status).toBe(201);
       expect((await fetch(`${base}/v1/users`, { method: 'POST', body: '{}' })).status).toBe(401);
+
+      // The worker's housekeeping anchors the chain (the first admin's creation at least) in the append-only sink.
+      const sink = join(dataDir, 'audit-checkpoints.jsonl');
+      const anchoredSeq = () => {
+        const lines = existsSync(sink) ? readFileSync(sink, 'utf8').trim().split('\n').filter(Boolean) : [];
+        return lines.length ? (JSON.parse(lines.at(-1)!) as { seq: number }).seq : 0;
+      };
+      const anchorDeadline = Date.now() + 20_000;
+      while (anchoredSeq() < 3 && Date.now() < anchorDeadline) await new Promise((r) => setTimeout(r, 100));
+      expect(anchoredSeq()).toBeGreaterThanOrEqual(3);
+      expect(statSync(sink).mode & 0o777).toBe(0o600);
 
       const tree = descendants(child.pid!);
       expect(tree.length).toBeGreaterThan(1);
