@@ -2,7 +2,8 @@ import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { auditCheckpointFile } from '../activities/audit-checkpoints';
 import { verifyAuditChain } from '../activities/audit-verify';
-import { createUser, issueApiKey } from '../api/api-keys';
+import { createUser, issueApiKey } from '../activities/users';
+import { ROLES, type Role } from '../domain/roles';
 import { connect } from '../db/client';
 import { runMigrations } from '../db/migrate';
 import { ConfigError, loadConfig, type Config } from '../runtime/config';
@@ -26,14 +27,16 @@ const withDatabaseUrl = async <T>(run: (url: string) => Promise<T>): Promise<T> 
   }
 };
 
-export const migrateCommand = () =>
-  withDatabaseUrl(async (url) => {
-    await runMigrations(url);
-    say('migrations applied');
-  });
-
-const ROLES = ['admin', 'owner', 'responder', 'approver', 'auditor'] as const;
-type Role = (typeof ROLES)[number];
+/** As the owning role (CUSTODIAN_MIGRATION_DATABASE_URL, or the embedded owner), then grants to the service role. */
+export const migrateCommand = async () => {
+  const db = await provideDatabase(loadConfig(), say);
+  try {
+    await runMigrations(db.migrationUrl, { serviceRole: db.serviceRole });
+    say(db.serviceRole ? `migrations applied; privileges granted to '${db.serviceRole}'` : 'migrations applied');
+  } finally {
+    await db.stop();
+  }
+};
 
 const flag = (args: string[], name: string) => {
   const i = args.indexOf(name);
@@ -50,11 +53,11 @@ export const createApiKeyCommand = (args: string[]) =>
       if (!userId && newUser) {
         const role = flag(args, '--role') as Role | undefined;
         if (!role || !ROLES.includes(role)) throw new ConfigError(`--role: one of ${ROLES.join(', ')}`);
-        userId = (await createUser(database.db, { name: newUser, role }, 'cli')).id;
+        userId = (await createUser(database.db, { name: newUser, role }, { actor: 'cli' })).id;
         say(`created user ${userId} (${role})`);
       }
       if (!userId) throw new ConfigError('usage: create-api-key <user-id> | --new-user NAME --role ROLE');
-      const { id, key } = await issueApiKey(database.db, userId, 'cli');
+      const { id, key } = await issueApiKey(database.db, userId, { actor: 'cli' });
       say(`API key ${id} issued for user ${userId}; it is shown once:`);
       console.log(key);
     } finally {
