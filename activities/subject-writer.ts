@@ -240,4 +240,6 @@ export const updateSubjects = async (
       classified = excluded.classified, value_type = excluded.value_type, key_version = excluded.key_version,
       ciphertext = excluded.ciphertext, plain_value = excluded.plain_value, blind_index = excluded.blind_index,
       updated_at = now()`);
+  // Emptied now, not at commit: a batch isolating a refused line writes its halves in one transaction.
+  await tx.unsafe('delete from subject_fields_upsert');
 };

@@ -118,6 +118,37 @@ describe('values PostgreSQL cannot store', () => {
     expect(Number((await database.sql`select count(*) n from subjects where import_id = ${importId}`)[0]!.n)).toBe(37);
   });
 
+  it('isolates a refused line among updates too, and updates the rest', async () => {
+    const subjects = Array.from({ length: 12 }, (_, i) => fakeSubject(i, 'UPD'));
+    await runBatches(await stage(subjects.map((s) => JSON.stringify(s))));
+    const changed = subjects.map((s) => ({ ...s, jurisdiction: 'EU', fields: { ...s.fields, city: 'Lyon' } }));
+    const importId = await stage(
+      changed.map((s) => JSON.stringify(s)),
+      'upsert',
+    );
+    const prepared = await prepareBatch(
+      { keyring, catalog: defaultCatalog },
+      {
+        lines: changed.map((s, i) => ({ line: i + 1, text: JSON.stringify(s) })),
+        start: { offset: 0, line: 1 },
+        end: { offset: 1, line: 13 },
+        atEnd: true,
+      },
+    );
+    prepared.valid[5]!.subject.retentionUntil = '0000-01-01';
+    const outcome = await commitBatch(
+      { db: database.db, keyring, catalog: defaultCatalog },
+      importId,
+      'upsert',
+      prepared,
+    );
+    expect(outcome.counts).toEqual({ imported: 0, updated: 11, duplicates: 0, rejected: 1 });
+    const rows = await database.sql`select s.external_ref, s.jurisdiction, f.plain_value from subjects s
+      join subject_fields f on f.subject_id = s.id and f.field = 'city' where s.external_ref like 'UPD-%' order by 1`;
+    expect(rows.filter((r) => r.jurisdiction === 'EU' && r.plain_value === 'Lyon').length).toBe(11);
+    expect(rows[5]).toMatchObject({ external_ref: 'UPD-000005', jurisdiction: 'CN', plain_value: 'Testville' });
+  });
+
   it('rejects such values per line through the import itself, with a reason', async () => {
     const ok = (i: number) => JSON.stringify(fakeSubject(i, 'BADV'));
     const importId = await stage([
