@@ -3,7 +3,7 @@ import { createServer, type Server } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
-import { appendAudit, entryHash, type AuditAppend } from '../../activities/audit';
+import { appendAudit, entryHash } from '../../activities/audit';
 import {
   auditCheckpointFile,
   readCheckpointFile,
@@ -17,18 +17,10 @@ import { auditLog } from '../../db/schema';
 import { generateKeyFile, parseKeyring } from '../../runtime/keyring';
 import { createLogger } from '../../runtime/logger';
 import { createTestDatabase, type TestDatabase } from '../helpers/db';
+import { testAuditEntry } from '../helpers/audit';
 
 const keyring = parseKeyring(generateKeyFile(), 'test');
 const otherKeyring = parseKeyring(generateKeyFile(), 'test (another key)');
-
-const entry = (n: number): AuditAppend => ({
-  actor: 'user:test',
-  action: 'test.event',
-  targetType: 'test',
-  targetId: `t-${n}`,
-  details: { n },
-  idempotencyKey: `test:${n}`,
-});
 
 let database: TestDatabase;
 /** The database of the running test, dropped after it. */
@@ -50,7 +42,7 @@ const fresh = async () => {
   return database;
 };
 const appendRange = async (from: number, to: number) => {
-  for (let n = from; n <= to; n++) await appendAudit(database.db, entry(n));
+  for (let n = from; n <= to; n++) await appendAudit(database.db, testAuditEntry(n));
 };
 const checkpoint = () => writeAuditCheckpoint({ db: database.db, keyring, sinkFile });
 const verify = (file?: string) =>
@@ -127,7 +119,7 @@ describe('signed audit checkpoints', () => {
     expect(result).toMatchObject({ valid: false, firstBrokenSeq: 7, anchoredSeq: 6 });
     expect(result.reason).toMatch(/entry 10 does not carry the head hash of checkpoint 2/);
     // The checkpointer will not sign the rewritten head either.
-    await appendAudit(database.db, entry(11));
+    await appendAudit(database.db, testAuditEntry(11));
     await expect(checkpoint()).rejects.toThrow(/no longer holds checkpoint 2 \(seq 10\)/);
   });
 

@@ -1,18 +1,10 @@
 import { createHash } from 'node:crypto';
 import { afterEach, describe, expect, it } from 'vitest';
-import { appendAudit, appendAuditEntries, GENESIS_HASH, type AuditAppend } from '../../activities/audit';
+import { appendAudit, appendAuditEntries, GENESIS_HASH } from '../../activities/audit';
 import { verifyAuditChain } from '../../activities/audit-verify';
 import { canonicalJson } from '../../domain/canonical-json';
 import { createTestDatabase, type TestDatabase } from '../helpers/db';
-
-const entry = (n: number): AuditAppend => ({
-  actor: 'user:test',
-  action: 'test.event',
-  targetType: 'test',
-  targetId: `t-${n}`,
-  details: { n },
-  idempotencyKey: `test:${n}`,
-});
+import { testAuditEntry } from '../helpers/audit';
 
 let database: TestDatabase | undefined;
 afterEach(async () => {
@@ -22,7 +14,7 @@ afterEach(async () => {
 
 const chainOf = async (length: number) => {
   database = await createTestDatabase();
-  for (let n = 1; n <= length; n++) await appendAudit(database.db, entry(n));
+  for (let n = 1; n <= length; n++) await appendAudit(database.db, testAuditEntry(n));
   return database;
 };
 
@@ -88,7 +80,7 @@ describe('audit chain', () => {
 
   it('writes a retried append once', async () => {
     database = await createTestDatabase();
-    const [a, b, c] = await Promise.all([1, 1, 1].map((n) => appendAudit(database!.db, entry(n))));
+    const [a, b, c] = await Promise.all([1, 1, 1].map((n) => appendAudit(database!.db, testAuditEntry(n))));
     expect(new Set([a!.seq, b!.seq, c!.seq])).toEqual(new Set([1]));
     const [{ count }] = (await database.sql`select count(*)::int as count from audit_log`) as unknown as [
       { count: number },
@@ -98,13 +90,15 @@ describe('audit chain', () => {
 
   it('serializes concurrent appends into one chain', async () => {
     database = await createTestDatabase();
-    await Promise.all(Array.from({ length: 40 }, (_, i) => appendAudit(database!.db, entry(i + 1))));
+    await Promise.all(Array.from({ length: 40 }, (_, i) => appendAudit(database!.db, testAuditEntry(i + 1))));
     expect(await verifyAuditChain(database.db)).toMatchObject({ valid: true, entries: 40 });
   });
 
   it('gives each of 32 concurrent appenders its own entry in one gap-free chain, sharing commits', async () => {
     database = await createTestDatabase();
-    const records = await Promise.all(Array.from({ length: 32 }, (_, i) => appendAudit(database!.db, entry(i + 1))));
+    const records = await Promise.all(
+      Array.from({ length: 32 }, (_, i) => appendAudit(database!.db, testAuditEntry(i + 1))),
+    );
     records.forEach((record, i) => expect(record).toMatchObject({ targetId: `t-${i + 1}`, details: { n: i + 1 } }));
     expect(records.map((r) => r.seq).sort((a, b) => a - b)).toEqual(Array.from({ length: 32 }, (_, i) => i + 1));
     // Entries of one group commit share their time: fewer distinct times than appenders proves the grouping.
@@ -114,9 +108,9 @@ describe('audit chain', () => {
 
   it('returns the first entry to a retried idempotency key, inside and across groups', async () => {
     database = await createTestDatabase();
-    const first = await appendAudit(database.db, entry(1));
+    const first = await appendAudit(database.db, testAuditEntry(1));
     const retried = await Promise.all(
-      Array.from({ length: 32 }, (_, i) => appendAudit(database!.db, entry(i % 2 ? 1 : 100 + (i % 4)))),
+      Array.from({ length: 32 }, (_, i) => appendAudit(database!.db, testAuditEntry(i % 2 ? 1 : 100 + (i % 4)))),
     );
     for (const [i, record] of retried.entries()) {
       if (i % 2) expect(record).toEqual(first);
@@ -129,9 +123,9 @@ describe('audit chain', () => {
   it('fails only the caller whose entry the database refuses', async () => {
     database = await createTestDatabase();
     // PostgreSQL refuses NUL in text, so this entry aborts whichever group transaction carries it.
-    const refused = { ...entry(5), actor: 'bad\u0000actor' };
+    const refused = { ...testAuditEntry(5), actor: 'bad\u0000actor' };
     const outcomes = await Promise.allSettled(
-      Array.from({ length: 32 }, (_, i) => appendAudit(database!.db, i === 4 ? refused : entry(i + 1))),
+      Array.from({ length: 32 }, (_, i) => appendAudit(database!.db, i === 4 ? refused : testAuditEntry(i + 1))),
     );
     expect(outcomes.filter((o) => o.status === 'rejected')).toHaveLength(1);
     expect(outcomes[4]!.status).toBe('rejected');
@@ -140,8 +134,13 @@ describe('audit chain', () => {
 
   it('appends several entries at once, in order, and recognises the ones already written', async () => {
     database = await createTestDatabase();
-    const before = await appendAudit(database.db, entry(2));
-    const records = await appendAuditEntries(database.db, [entry(1), entry(2), entry(3), entry(3)]);
+    const before = await appendAudit(database.db, testAuditEntry(2));
+    const records = await appendAuditEntries(database.db, [
+      testAuditEntry(1),
+      testAuditEntry(2),
+      testAuditEntry(3),
+      testAuditEntry(3),
+    ]);
     expect(records.map((r) => r.seq)).toEqual([2, before.seq, 3, 3]);
     expect(records.map((r) => r.targetId)).toEqual(['t-1', 't-2', 't-3', 't-3']);
     expect(await verifyAuditChain(database.db)).toMatchObject({ valid: true, entries: 3 });
@@ -152,20 +151,20 @@ describe('audit chain', () => {
     const d = database;
     await expect(
       d.db.transaction(async (tx) => {
-        await appendAudit(tx, entry(1));
+        await appendAudit(tx, testAuditEntry(1));
         throw new Error('the record write failed');
       }),
     ).rejects.toThrow('the record write failed');
     expect(await d.sql`select seq from audit_log`).toHaveLength(0);
-    const committed = await d.db.transaction((tx) => appendAudit(tx, entry(2)));
+    const committed = await d.db.transaction((tx) => appendAudit(tx, testAuditEntry(2)));
     expect(committed.seq).toBe(1);
     expect(await verifyAuditChain(d.db)).toMatchObject({ valid: true, entries: 1 });
   });
 
   it('hashes the API key ID when set, and entries without one as they were hashed before it existed', async () => {
     database = await createTestDatabase();
-    const withoutKey = await appendAudit(database.db, entry(1));
-    const withKey = await appendAudit(database.db, { ...entry(2), apiKeyId: 'key-1' });
+    const withoutKey = await appendAudit(database.db, testAuditEntry(1));
+    const withKey = await appendAudit(database.db, { ...testAuditEntry(2), apiKeyId: 'key-1' });
     expect(withKey.apiKeyId).toBe('key-1');
     // The content hashed before api_key_id was added: an entry without a key must hash exactly so.
     const { seq, at, actor, action, targetType, targetId, workflowId, runId, details, idempotencyKey } = withoutKey;

@@ -11,10 +11,11 @@ import { importActivities, withoutValues, type ImportBatchesResult } from '../..
 import { commitBatch } from '../../activities/subject-import-batch';
 import { prepareBatch } from '../../activities/subject-prepare';
 import { subjectRegistry } from '../../activities/subjects';
-import { Catalog, CatalogOverride, defaultCatalog, mergeCatalog } from '../../domain/catalog';
+import { defaultCatalog, type Catalog } from '../../domain/catalog';
 import type { ImportMode, ImportReport } from '../../domain/subject-import';
 import { generateKeyFile, parseKeyring } from '../../runtime/keyring';
 import { createTestDatabase, type TestDatabase } from '../helpers/db';
+import { catalogWith, workEmailEntry } from '../helpers/catalog';
 import { fakeSubject } from '../helpers/subject-files';
 
 let database: TestDatabase;
@@ -221,29 +222,16 @@ describe('closing an import that never began', () => {
 
 describe('blind-index normalisation from the catalog', () => {
   it('normalises a blind-indexed field an override adds as its entry says', async () => {
-    const catalog = Catalog.parse(
-      mergeCatalog(
-        defaultCatalog,
-        CatalogOverride.parse({
-          fields: {
-            workEmail: {
-              classification: 'personal',
-              purposes: ['customer-service'],
-              retention: 'P1Y',
-              blindIndex: true,
-              normalise: 'email',
-            },
-            passportNumber: {
-              classification: 'sensitive',
-              purposes: ['identity-verification'],
-              retention: 'P5Y',
-              blindIndex: true,
-              normalise: 'idNumber',
-            },
-          },
-        }),
-      ),
-    );
+    const catalog = catalogWith({
+      workEmail: workEmailEntry,
+      passportNumber: {
+        classification: 'sensitive',
+        purposes: ['identity-verification'],
+        retention: 'P5Y',
+        blindIndex: true,
+        normalise: 'idNumber',
+      },
+    });
     const acts = activitiesFor(catalog);
     const line = {
       ...fakeSubject(0, 'NORM'),

@@ -11,6 +11,7 @@ import type { SubjectImportInput } from '../../domain/subject-import';
 import { subjectImport } from '../../workflows';
 import { createTestDatabase, type TestDatabase } from '../helpers/db';
 import { connectTestTemporal, type TestTemporal } from '../helpers/temporal';
+import { waitFor } from '../helpers/wait';
 
 let database: TestDatabase;
 let temporal: TestTemporal;
@@ -52,16 +53,6 @@ const startWorkflow = (importId: string, options: { workflowExecutionTimeout?: s
     args: [input],
     ...options,
   });
-};
-
-const waitFor = async <T>(probe: () => Promise<T | undefined>, what: string, timeoutMs = 30_000): Promise<T> => {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe().catch(() => undefined);
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
 };
 
 describe('sweeping the import staging directory', () => {

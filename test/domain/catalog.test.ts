@@ -10,6 +10,7 @@ import {
   normaliseForIndex,
   unclassifiedNameProblem,
 } from '../../domain/catalog';
+import { catalogWith, workEmailEntry } from '../helpers/catalog';
 
 describe('data catalog', () => {
   it('classifies the default credit-data fields', () => {
@@ -69,18 +70,7 @@ describe('data catalog', () => {
     expect(normaliseForIndex('phone', '+86 138-0000 0001')).toBe('8613800000001');
     expect(normaliseForIndex('idNumber', ' 990000 19900101001x ')).toBe('99000019900101001X');
     expect(normaliseForIndex(undefined, ' Ab ')).toBe('Ab');
-    const override = CatalogOverride.parse({
-      fields: {
-        workEmail: {
-          classification: 'personal',
-          purposes: ['customer-service'],
-          retention: 'P1Y',
-          blindIndex: true,
-          normalise: 'email',
-        },
-      },
-    });
-    const catalog = Catalog.parse(mergeCatalog(defaultCatalog, override));
+    const catalog = catalogWith({ workEmail: workEmailEntry });
     expect(classifyField(catalog, 'workEmail').entry.normalise).toBe('email');
     expect(classifyField(catalog, 'email').entry.normalise).toBe('email');
   });

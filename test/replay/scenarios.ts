@@ -10,6 +10,7 @@ import type { Keyring } from '../../runtime/keyring';
 import { selfCheck, subjectImport } from '../../workflows';
 import { importProgressQuery } from '../../workflows/subject-import';
 import { writeSubjectFile } from '../helpers/subject-files';
+import { waitFor } from '../helpers/wait';
 
 export interface ScenarioContext {
   client: Client;
@@ -57,14 +58,6 @@ const startImport = async (
   });
 };
 
-const waitFor = async (probe: () => Promise<boolean>, what: string): Promise<void> => {
-  const deadline = Date.now() + 60_000;
-  while (!(await probe().catch(() => false))) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-};
-
 /**
  * Named scenarios per workflow type exported from workflows/: one per branch of the workflow (happy
  * path, continue-as-new, cancellation, each failure path). `npm run replay:record` runs them on a real
@@ -100,7 +93,10 @@ export const scenarios: Record<string, Record<string, Scenario>> = {
       const file = join(ctx.stagingDir, `cancel-${randomUUID()}.src`);
       await writeSubjectFile(file, 5_000, { prefix: `RC${Date.now()}` });
       const handle = await startImport(ctx, { file, batchLines: 50, batchesPerActivity: 2 });
-      await waitFor(async () => (await handle.query(importProgressQuery)).counts.imported > 0, 'the first batch');
+      await waitFor(
+        async () => ((await handle.query(importProgressQuery)).counts.imported > 0 ? true : undefined),
+        'the first batch',
+      );
       await handle.cancel();
       return settled(handle);
     },

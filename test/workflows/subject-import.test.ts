@@ -24,6 +24,7 @@ import { CryptoError } from '../../activities/crypto/errors';
 import { createTestDatabase, type TestDatabase } from '../helpers/db';
 import { badLines, writeSubjectFile } from '../helpers/subject-files';
 import { connectTestTemporal, type TestTemporal } from '../helpers/temporal';
+import { waitFor } from '../helpers/wait';
 
 const keyFile = generateKeyFile();
 let database: TestDatabase;
@@ -83,17 +84,6 @@ const start = async (
     ],
   });
   return { importId, handle };
-};
-
-/** Polls a condition: the tests wait on state, never on the clock. */
-const waitFor = async <T>(probe: () => Promise<T | undefined>, what: string, timeoutMs = 60_000): Promise<T> => {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe().catch(() => undefined);
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
 };
 
 const count = async (query: string, ...params: unknown[]) =>
