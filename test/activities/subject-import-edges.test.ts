@@ -1,6 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { createReadStream } from 'node:fs';
 import { MockActivityEnvironment } from '@temporalio/testing';
@@ -14,7 +13,8 @@ import { subjectRegistry } from '../../activities/subjects';
 import { defaultCatalog, type Catalog } from '../../domain/catalog';
 import type { ImportMode, ImportReport } from '../../domain/subject-import';
 import { generateKeyFile, parseKeyring } from '../../runtime/keyring';
-import { createTestDatabase, type TestDatabase } from '../helpers/db';
+import type { TestDatabase } from '../helpers/db';
+import { closeScratch, openScratch } from '../helpers/scratch';
 import { catalogWith, workEmailEntry } from '../helpers/catalog';
 import { fakeSubject } from '../helpers/subject-files';
 
@@ -22,14 +22,8 @@ let database: TestDatabase;
 let dir: string;
 const keyring = parseKeyring(generateKeyFile(), 'test');
 
-beforeAll(async () => {
-  database = await createTestDatabase();
-  dir = await mkdtemp(join(tmpdir(), 'custodian-import-edges-'));
-});
-afterAll(async () => {
-  await database?.drop();
-  await rm(dir, { recursive: true, force: true });
-});
+beforeAll(async () => ({ database, dir } = await openScratch('custodian-import-edges-')));
+afterAll(() => closeScratch({ database, dir }));
 
 const activitiesFor = (catalog: Catalog = defaultCatalog) =>
   importActivities({ db: database.db, keyring, catalog, stagingDir: join(dir, 'staging'), prepareThreads: 0 });

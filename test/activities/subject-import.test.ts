@@ -1,7 +1,5 @@
 import { randomUUID } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { MockActivityEnvironment } from '@temporalio/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -11,21 +9,16 @@ import { subjectRegistry } from '../../activities/subjects';
 import { defaultCatalog } from '../../domain/catalog';
 import type { ImportMode, ImportReport } from '../../domain/subject-import';
 import { generateKeyFile, parseKeyring } from '../../runtime/keyring';
-import { createTestDatabase, type TestDatabase } from '../helpers/db';
+import type { TestDatabase } from '../helpers/db';
+import { closeScratch, openScratch } from '../helpers/scratch';
 import { badLines, fakeSubject, personalValues, writeSubjectFile } from '../helpers/subject-files';
 
 let database: TestDatabase;
 let dir: string;
 const keyring = parseKeyring(generateKeyFile(), 'test');
 
-beforeAll(async () => {
-  database = await createTestDatabase();
-  dir = await mkdtemp(join(tmpdir(), 'custodian-import-'));
-});
-afterAll(async () => {
-  await database.drop();
-  await rm(dir, { recursive: true, force: true });
-});
+beforeAll(async () => ({ database, dir } = await openScratch('custodian-import-')));
+afterAll(() => closeScratch({ database, dir }));
 
 // Batches are prepared in a worker thread by default; `inline` prepares them on the main thread.
 const instances = new Map<boolean, ReturnType<typeof importActivities>>();
