@@ -1,11 +1,9 @@
 import { randomUUID } from 'node:crypto';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { createReadStream } from 'node:fs';
 import { MockActivityEnvironment } from '@temporalio/testing';
 import { sql as drizzleSql } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { stageImportFile } from '../../activities/import-staging';
 import { importActivities, withoutValues, type ImportBatchesResult } from '../../activities/subject-import';
 import { commitBatch } from '../../activities/subject-import-batch';
 import { prepareBatch } from '../../activities/subject-prepare';
@@ -14,7 +12,7 @@ import { defaultCatalog, type Catalog } from '../../domain/catalog';
 import type { ImportMode, ImportReport } from '../../domain/subject-import';
 import { generateKeyFile, parseKeyring } from '../../runtime/keyring';
 import type { TestDatabase } from '../helpers/db';
-import { closeScratch, openScratch } from '../helpers/scratch';
+import { closeScratch, openScratch, stageAndBegin } from '../helpers/scratch';
 import { catalogWith, workEmailEntry } from '../helpers/catalog';
 import { fakeSubject } from '../helpers/subject-files';
 
@@ -33,18 +31,9 @@ beforeAll(() => {
 });
 
 const stage = async (lines: string[], mode: ImportMode = 'insert', acts = activities) => {
-  const importId = randomUUID();
-  const file = join(dir, `${importId}.src`);
+  const file = join(dir, `${randomUUID()}.src`);
   await writeFile(file, `${lines.join('\n')}\n`);
-  const staged = await stageImportFile(join(dir, 'staging'), importId, createReadStream(file), { maxBytes: 1e9 });
-  await new MockActivityEnvironment().run(acts.beginSubjectImport, {
-    importId,
-    mode,
-    requestedBy: 'test',
-    totalLines: staged.lines,
-    stagedBytes: staged.bytes,
-  });
-  return importId;
+  return stageAndBegin(acts, join(dir, 'staging'), file, mode);
 };
 
 const runBatches = (importId: string, acts = activities): Promise<ImportBatchesResult> =>

@@ -1,16 +1,13 @@
-import { randomUUID } from 'node:crypto';
-import { createReadStream } from 'node:fs';
 import { join } from 'node:path';
 import { MockActivityEnvironment } from '@temporalio/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { stageImportFile } from '../../activities/import-staging';
 import { importActivities, type ImportBatchesResult, type ImportHeartbeat } from '../../activities/subject-import';
 import { subjectRegistry } from '../../activities/subjects';
 import { defaultCatalog } from '../../domain/catalog';
 import type { ImportMode, ImportReport } from '../../domain/subject-import';
 import { generateKeyFile, parseKeyring } from '../../runtime/keyring';
 import type { TestDatabase } from '../helpers/db';
-import { closeScratch, openScratch } from '../helpers/scratch';
+import { closeScratch, openScratch, stageAndBegin } from '../helpers/scratch';
 import { badLines, fakeSubject, personalValues, writeSubjectFile } from '../helpers/subject-files';
 
 let database: TestDatabase;
@@ -36,18 +33,8 @@ const activities = (inline = false) => {
   return created;
 };
 
-const stage = async (file: string, mode: ImportMode = 'insert') => {
-  const importId = randomUUID();
-  const staged = await stageImportFile(join(dir, 'staging'), importId, createReadStream(file), { maxBytes: 1e9 });
-  await new MockActivityEnvironment().run(activities().beginSubjectImport, {
-    importId,
-    mode,
-    requestedBy: 'test',
-    totalLines: staged.lines,
-    stagedBytes: staged.bytes,
-  });
-  return importId;
-};
+const stage = (file: string, mode: ImportMode = 'insert') =>
+  stageAndBegin(activities(), join(dir, 'staging'), file, mode);
 
 const batches = (
   importId: string,
