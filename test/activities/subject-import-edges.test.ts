@@ -53,20 +53,24 @@ const abortedSessions = async () =>
     )[0]!.n,
   );
 
+/** Prepares these subjects as one batch spanning the whole (staged) file, to tamper with before commit. */
+const prepareWhole = (subjects: unknown[]) =>
+  prepareBatch(
+    { keyring, catalog: defaultCatalog },
+    {
+      lines: subjects.map((s, i) => ({ line: i + 1, text: JSON.stringify(s) })),
+      start: { offset: 0, line: 1 },
+      end: { offset: 1, line: subjects.length + 1 },
+      atEnd: true,
+    },
+  );
+
 describe('values PostgreSQL cannot store', () => {
   it('isolates the lines the database refuses inside a batch, commits the rest, and releases the connection at once', async () => {
     const subjects = Array.from({ length: 40 }, (_, i) => fakeSubject(i, 'NUL'));
     const importId = await stage(subjects.map((s) => JSON.stringify(s)));
     // Validation rejects these values now; values that still get past it must not sink their batch.
-    const prepared = await prepareBatch(
-      { keyring, catalog: defaultCatalog },
-      {
-        lines: subjects.map((s, i) => ({ line: i + 1, text: JSON.stringify(s) })),
-        start: { offset: 0, line: 1 },
-        end: { offset: 1, line: 41 },
-        atEnd: true,
-      },
-    );
+    const prepared = await prepareWhole(subjects);
     const city = prepared.valid[3]!.speculative!.fields.find((f) => f.field === 'city')!;
     city.plainValue = 'Bei\u0000jing';
     prepared.valid[17]!.speculative!.subject.retentionUntil = '0000-01-01';
@@ -110,15 +114,7 @@ describe('values PostgreSQL cannot store', () => {
       changed.map((s) => JSON.stringify(s)),
       'upsert',
     );
-    const prepared = await prepareBatch(
-      { keyring, catalog: defaultCatalog },
-      {
-        lines: changed.map((s, i) => ({ line: i + 1, text: JSON.stringify(s) })),
-        start: { offset: 0, line: 1 },
-        end: { offset: 1, line: 13 },
-        atEnd: true,
-      },
-    );
+    const prepared = await prepareWhole(changed);
     prepared.valid[5]!.subject.retentionUntil = '0000-01-01';
     const outcome = await commitBatch(
       { db: database.db, keyring, catalog: defaultCatalog },
