@@ -5,6 +5,7 @@ import { HTTPException } from 'hono/http-exception';
 import type { ContentfulStatusCode } from 'hono/utils/http-status';
 import { ZodError } from 'zod';
 import { DomainError } from '../domain/errors';
+import { isUnstorableText, UNSTORABLE_TEXT } from '../domain/text';
 import type { Logger } from '../runtime/logger';
 
 export interface FieldError {
@@ -96,11 +97,6 @@ export const validationError = (error: ZodError, target?: string): ApiError => {
   return ApiError.badRequest(`${fields.length} field(s) failed validation`, fields);
 };
 
-// NUL cannot be stored in a PostgreSQL text value; an unpaired surrogate has no UTF-8 form (Node would replace it).
-// eslint-disable-next-line no-control-regex -- NUL is exactly what is refused
-const UNSTORABLE = /\u0000|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
-const UNSTORABLE_MESSAGE = 'contains a NUL character or an unpaired surrogate';
-
 const MAX_DEPTH = 64;
 
 /**
@@ -112,13 +108,13 @@ export const unstorableFields = (value: unknown, target?: string): FieldError[] 
   const at = (path: string[]) => (path.length ? path.join('.') : (ZOD_TARGETS[target ?? ''] ?? 'body'));
   const walk = (node: unknown, path: string[]) => {
     if (typeof node === 'string') {
-      if (UNSTORABLE.test(node)) found.push({ path: at(path), message: UNSTORABLE_MESSAGE });
+      if (isUnstorableText(node)) found.push({ path: at(path), message: UNSTORABLE_TEXT });
     } else if (Array.isArray(node)) {
       if (path.length < MAX_DEPTH) node.forEach((item, i) => walk(item, [...path, String(i)]));
     } else if (node !== null && typeof node === 'object' && path.length < MAX_DEPTH) {
       for (const [key, item] of Object.entries(node)) {
         // The key itself is not echoed: it cannot be shown faithfully either.
-        if (UNSTORABLE.test(key)) found.push({ path: at(path), message: `a key ${UNSTORABLE_MESSAGE}` });
+        if (isUnstorableText(key)) found.push({ path: at(path), message: `a key ${UNSTORABLE_TEXT}` });
         else walk(item, [...path, key]);
       }
     }

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { FieldName } from './catalog';
+import { isUnstorableText, UNSTORABLE_TEXT } from './text';
 
 export const ImportMode = z.enum(['insert', 'upsert']);
 export type ImportMode = z.infer<typeof ImportMode>;
@@ -137,21 +138,15 @@ const reject = (reason: RejectReason, message: string): ParsedLine => ({ ok: fal
 /** Field names that would reach an object's prototype machinery instead of a field. */
 export const RESERVED_FIELD_NAMES: ReadonlySet<string> = new Set(['__proto__', 'constructor', 'prototype']);
 
-// NUL cannot be stored in a PostgreSQL text value; an unpaired surrogate has no UTF-8 form (Node would replace it).
-// eslint-disable-next-line no-control-regex -- NUL is exactly what is refused
-const SUSPECT = /[\u0000\ud800-\udfff]/;
-// eslint-disable-next-line no-control-regex -- NUL is exactly what is refused
-const UNSTORABLE_AT = /\u0000|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
+// In valid UTF-8 JSON, a NUL or a surrogate can only come from a \u escape.
 const ESCAPED_SUSPECT = /\\u(?:0000|[dD][89a-fA-F])/;
-/** The quick test first: nearly every string has neither a NUL nor a surrogate at all. */
-const unstorable = (text: string): boolean => SUSPECT.test(text) && UNSTORABLE_AT.test(text);
 
 /** Finds a key or string anywhere in a parsed line that PostgreSQL or UTF-8 cannot hold; returns its safe path. */
 const unstorableAt = (value: unknown, path: string[], depth = 0): string | undefined => {
-  if (typeof value === 'string') return unstorable(value) ? pathOf(path) : undefined;
+  if (typeof value === 'string') return isUnstorableText(value) ? pathOf(path) : undefined;
   if (value === null || typeof value !== 'object' || depth > 8) return undefined;
   for (const [key, inner] of Object.entries(value)) {
-    if (unstorable(key)) return pathOf([...path, '<key>']);
+    if (isUnstorableText(key)) return pathOf([...path, '<key>']);
     const found = unstorableAt(inner, [...path, key], depth + 1);
     if (found) return found;
   }
@@ -172,7 +167,7 @@ export const parseSubjectLine = (text: string): ParsedLine => {
   // In valid UTF-8 JSON, a NUL or a surrogate can only come from a \u escape: walk the line only then.
   const unstorable = ESCAPED_SUSPECT.test(text) ? unstorableAt(json, []) : undefined;
   if (unstorable) {
-    return reject('invalid_character', `${unstorable}: contains a NUL character or an unpaired surrogate`);
+    return reject('invalid_character', `${unstorable}: ${UNSTORABLE_TEXT}`);
   }
   if (!('externalRef' in json) || json.externalRef === null || json.externalRef === '') {
     return reject('missing_external_ref', 'externalRef is missing');

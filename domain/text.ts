@@ -1,0 +1,13 @@
+/**
+ * Text PostgreSQL cannot store as sent: a NUL (refused in any text value) or an unpaired surrogate (no
+ * UTF-8 form; Node would silently replace it). One rule for API inputs and import lines alike.
+ */
+// eslint-disable-next-line no-control-regex -- NUL is exactly what is refused
+const SUSPECT = /[\u0000\ud800-\udfff]/;
+// eslint-disable-next-line no-control-regex -- NUL is exactly what is refused
+const UNSTORABLE = /\u0000|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
+
+export const UNSTORABLE_TEXT = 'contains a NUL character or an unpaired surrogate';
+
+/** The quick test first: nearly every string has neither a NUL nor a surrogate at all. */
+export const isUnstorableText = (text: string): boolean => SUSPECT.test(text) && UNSTORABLE.test(text);
