@@ -237,3 +237,59 @@ export const requestIdempotency = pgTable(
   },
   (t) => [primaryKey({ columns: [t.userId, t.route, t.key] })],
 );
+
+/**
+ * A notice shown to subjects (transfer notice, consent request): immutable once written; a new version is a
+ * new row. `textSha256` is over the canonical JSON of the texts and handlers, and receipts cite it.
+ */
+export const notices = pgTable(
+  'notices',
+  {
+    id: uuid('id').primaryKey(),
+    purpose: text('purpose').notNull(),
+    version: integer('version').notNull(),
+    /** Per locale (`zh-CN`, `en`): title and body. */
+    texts: jsonb('texts').$type<Record<string, { title: string; body: string }>>().notNull(),
+    /** The new handler (name, contact, address) and, for a transfer, the previous one. */
+    handler: jsonb('handler').$type<{ name: string; contact: string; address?: string }>().notNull(),
+    previousHandler: jsonb('previous_handler').$type<{ name: string; contact?: string }>(),
+    textSha256: text('text_sha256').notNull(),
+    createdBy: text('created_by').notNull(),
+    createdAt: createdAt(),
+  },
+  (t) => [uniqueIndex('notices_purpose_version_uq').on(t.purpose, t.version)],
+);
+
+/**
+ * The notification outbox: a row per message, keyed by an idempotency key, written before the message is
+ * sent, so a retried activity never sends twice. No address or message text is stored: the recipient is
+ * a reference (`subject:<id>`) and the rendered body only a hash.
+ */
+export const notifications = pgTable(
+  'notifications',
+  {
+    id: uuid('id').primaryKey().defaultRandom(),
+    idempotencyKey: text('idempotency_key').notNull(),
+    channel: text('channel', { enum: ['log', 'webhook', 'smtp'] }).notNull(),
+    template: text('template').notNull(),
+    locale: text('locale').notNull(),
+    subjectId: uuid('subject_id'),
+    recipientRef: text('recipient_ref').notNull(),
+    status: text('status', { enum: ['pending', 'sent', 'failed'] })
+      .notNull()
+      .default('pending'),
+    attempts: integer('attempts').notNull().default(0),
+    /** A code and message without personal data. */
+    lastError: text('last_error'),
+    bodySha256: text('body_sha256'),
+    workflowId: text('workflow_id'),
+    runId: text('run_id'),
+    createdAt: createdAt(),
+    sentAt: timestamp('sent_at', { withTimezone: true }),
+  },
+  (t) => [
+    uniqueIndex('notifications_idempotency_key_uq').on(t.idempotencyKey),
+    index('notifications_subject_idx').on(t.subjectId),
+    index('notifications_created_idx').on(t.createdAt),
+  ],
+);
