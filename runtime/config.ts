@@ -62,7 +62,23 @@ const Env = z.object({
   /** The keyring inline as JSON, or a 0600 key file; else `<data dir>/keyring.json` on the embedded default. */
   CUSTODIAN_KEYRING: optionalString,
   CUSTODIAN_KEY_FILE: optionalString,
+  /** The notifier: `log` (default: a line per message, no address or text), `webhook` (signed JSON POST) or `smtp`. */
+  CUSTODIAN_NOTIFY_CHANNEL: z.enum(['log', 'webhook', 'smtp']).default('log'),
+  CUSTODIAN_NOTIFY_WEBHOOK_URL: optionalString.pipe(z.url({ protocol: /^https?$/ }).optional()),
+  /** The HMAC-SHA256 key of `X-Custodian-Signature`; required with the webhook channel. */
+  CUSTODIAN_NOTIFY_WEBHOOK_SECRET: optionalString.pipe(z.string().min(32, 'must be at least 32 characters').optional()),
+  /** Per request to the webhook or SMTP server. */
+  CUSTODIAN_NOTIFY_TIMEOUT_MS: z.coerce.number().int().min(100).default(10_000),
+  SMTP_URL: optionalString.pipe(z.url({ protocol: /^smtps?$/ }).optional()),
+  SMTP_FROM: optionalString,
 });
+
+/** What each notification channel needs: refused at start-up, not at the first message. */
+const NOTIFY_NEEDS = {
+  log: [],
+  webhook: ['CUSTODIAN_NOTIFY_WEBHOOK_URL', 'CUSTODIAN_NOTIFY_WEBHOOK_SECRET'],
+  smtp: ['SMTP_URL', 'SMTP_FROM'],
+} as const;
 
 export type Config = z.infer<typeof Env> & { dataDir: string };
 
@@ -80,9 +96,12 @@ export const loadConfig = (env: NodeJS.ProcessEnv = process.env): Config => {
     const issue = parsed.error.issues[0]!;
     const value = env[String(issue.path[0])];
     // Secrets and URLs with passwords stay out of the message; a short scalar helps the operator.
-    const shown = value && value.length <= 32 && !/KEYRING|KEY_FILE|URL|TOKEN/.test(String(issue.path[0]));
+    const shown = value && value.length <= 32 && !/KEYRING|KEY_FILE|URL|TOKEN|SECRET/.test(String(issue.path[0]));
     throw new ConfigError(`${String(issue.path[0])}: ${issue.message}${shown ? ` (got '${value}')` : ''}`);
   }
+  const channel = parsed.data.CUSTODIAN_NOTIFY_CHANNEL;
+  const missing = NOTIFY_NEEDS[channel].find((name) => !parsed.data[name]);
+  if (missing) throw new ConfigError(`${missing}: required with CUSTODIAN_NOTIFY_CHANNEL=${channel}`);
   return { ...parsed.data, dataDir: resolve(parsed.data.CUSTODIAN_DATA_DIR) };
 };
 

@@ -1,0 +1,146 @@
+/**
+ * The notifier's messages, per template and locale. Pure: the activity passes what it read (the notice's
+ * text in the subject's locale, the handler, the consent link) and gets a subject line and a plain-text body.
+ */
+export const NOTIFICATION_TEMPLATES = ['consent-request', 'consent-reminder', 'transfer-notice'] as const;
+export type NotificationTemplate = (typeof NOTIFICATION_TEMPLATES)[number];
+
+export const NOTIFICATION_LOCALES = ['zh-CN', 'en'] as const;
+export type NotificationLocale = (typeof NOTIFICATION_LOCALES)[number];
+
+export interface NotificationParams {
+  /** The notice's title and body in the chosen locale. */
+  title: string;
+  body: string;
+  handler: { name: string; contact: string };
+  /** For a transfer: who held the data before. */
+  previousHandler?: { name: string };
+  /** The signed consent link, when the message asks for an answer. */
+  link?: string;
+}
+
+export interface RenderedNotification {
+  subject: string;
+  text: string;
+}
+
+/** `zh-CN` for Chinese locales (`zh`, `zh-CN`, `zh-Hans…`), `en` for everything else, unknown included. */
+export const notificationLocale = (locale: string | null | undefined): NotificationLocale => {
+  const tag = (locale ?? '').trim().toLowerCase();
+  if (tag === 'zh' || tag === 'zh-cn' || tag.startsWith('zh-hans') || tag === 'zh-sg') return 'zh-CN';
+  return 'en';
+};
+
+type Render = (p: NotificationParams) => RenderedNotification;
+
+const lines = (...parts: (string | false | undefined)[]) =>
+  parts.filter((p): p is string => typeof p === 'string').join('\n');
+
+const TEMPLATES: Record<NotificationTemplate, Record<NotificationLocale, Render>> = {
+  'consent-request': {
+    en: (p) => ({
+      subject: `Your consent is requested: ${p.title}`,
+      text: lines(
+        `${p.handler.name} asks for your consent.`,
+        '',
+        p.title,
+        '',
+        p.body,
+        '',
+        p.link ? `Answer here: ${p.link}` : 'Reply to this message to answer.',
+        '',
+        `Questions: ${p.handler.contact}`,
+      ),
+    }),
+    'zh-CN': (p) => ({
+      subject: `请求您的同意：${p.title}`,
+      text: lines(
+        `${p.handler.name}请求您的同意。`,
+        '',
+        p.title,
+        '',
+        p.body,
+        '',
+        p.link ? `请在此处答复：${p.link}` : '请回复本消息作答。',
+        '',
+        `如有疑问，请联系：${p.handler.contact}`,
+      ),
+    }),
+  },
+  'consent-reminder': {
+    en: (p) => ({
+      subject: `Reminder: your consent is requested: ${p.title}`,
+      text: lines(
+        `This is a reminder: ${p.handler.name} is still waiting for your answer.`,
+        '',
+        p.title,
+        '',
+        p.body,
+        '',
+        p.link ? `Answer here: ${p.link}` : 'Reply to this message to answer.',
+        '',
+        `Questions: ${p.handler.contact}`,
+      ),
+    }),
+    'zh-CN': (p) => ({
+      subject: `提醒：请求您的同意：${p.title}`,
+      text: lines(
+        `温馨提醒：${p.handler.name}仍在等待您的答复。`,
+        '',
+        p.title,
+        '',
+        p.body,
+        '',
+        p.link ? `请在此处答复：${p.link}` : '请回复本消息作答。',
+        '',
+        `如有疑问，请联系：${p.handler.contact}`,
+      ),
+    }),
+  },
+  'transfer-notice': {
+    en: (p) => ({
+      subject: `Notice: your personal information is transferred to ${p.handler.name}`,
+      text: lines(
+        p.previousHandler
+          ? `Your personal information held by ${p.previousHandler.name} is transferred to ${p.handler.name}.`
+          : `Your personal information is transferred to ${p.handler.name}.`,
+        '',
+        p.title,
+        '',
+        p.body,
+        '',
+        p.link && `Object or answer here: ${p.link}`,
+        p.link && '',
+        `Contact the new handler: ${p.handler.contact}`,
+      ),
+    }),
+    'zh-CN': (p) => ({
+      subject: `告知：您的个人信息将转移至${p.handler.name}`,
+      text: lines(
+        p.previousHandler
+          ? `由${p.previousHandler.name}处理的您的个人信息将转移至${p.handler.name}。`
+          : `您的个人信息将转移至${p.handler.name}。`,
+        '',
+        p.title,
+        '',
+        p.body,
+        '',
+        p.link && `如有异议或需答复，请访问：${p.link}`,
+        p.link && '',
+        `新的个人信息处理者联系方式：${p.handler.contact}`,
+      ),
+    }),
+  },
+};
+
+/** A message in the given locale; an unknown locale falls back to `en`. */
+export const renderNotification = (
+  template: NotificationTemplate,
+  locale: string,
+  params: NotificationParams,
+): RenderedNotification & { locale: NotificationLocale } => {
+  const chosen: NotificationLocale = (NOTIFICATION_LOCALES as readonly string[]).includes(locale)
+    ? (locale as NotificationLocale)
+    : notificationLocale(locale);
+  return { ...TEMPLATES[template][chosen](params), locale: chosen };
+};
