@@ -1,8 +1,9 @@
 import type { Resource } from './resource';
 import { auditRoutes } from './routes/audit';
+import { noticeRoutes } from './routes/notices';
 import { subjectImportRoutes } from './routes/subject-imports';
 import { subjectRoutes } from './routes/subjects';
 import { userRoutes } from './routes/users';
 
 /** Every /v1 resource, mounted by createApp; a new process adds its route module here, one line. */
-export const resources: Resource[] = [userRoutes, auditRoutes, subjectRoutes, subjectImportRoutes];
+export const resources: Resource[] = [userRoutes, auditRoutes, subjectRoutes, subjectImportRoutes, noticeRoutes];
