@@ -340,6 +340,8 @@ const send = async (op: Operation, { url, init }: FuzzRequest) => {
     const { id } = JSON.parse(text) as { id: string };
     startedImports.add(id);
     knownIds.push(id);
+  } else if (op.path === '/v1/notices' && res.status === 201) {
+    knownIds.push((JSON.parse(text) as { id: string }).id);
   }
   return res.status;
 };
