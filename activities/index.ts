@@ -1,5 +1,6 @@
 import type { Services } from '../runtime/services';
 import { auditActivities } from './audit';
+import { notifyActivities } from './notify';
 import { importActivities } from './subject-import';
 
 /** What activities may use: the process's services (a process adds its activities with one line below). */
@@ -13,6 +14,7 @@ export const createActivities = (s: ActivityDeps) => {
   return {
     ...auditActivities(d),
     ...importActivities(d),
+    ...notifyActivities(d),
   };
 };
 export type Activities = ReturnType<typeof createActivities>;

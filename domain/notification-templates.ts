@@ -139,8 +139,6 @@ export const renderNotification = (
   locale: string,
   params: NotificationParams,
 ): RenderedNotification & { locale: NotificationLocale } => {
-  const chosen: NotificationLocale = (NOTIFICATION_LOCALES as readonly string[]).includes(locale)
-    ? (locale as NotificationLocale)
-    : notificationLocale(locale);
+  const chosen = notificationLocale(locale);
   return { ...TEMPLATES[template][chosen](params), locale: chosen };
 };
