@@ -1,5 +1,6 @@
 import { ConfigError } from '../runtime/config';
 import { importCommand } from './import';
+import { verifyReceiptCommand } from './receipts';
 import { apiCommand, startCommand, workerCommand } from './start';
 import {
   createApiKeyCommand,
@@ -19,6 +20,8 @@ const usage = `custodian <command>
   import <file.ndjson> [--mode insert|upsert]   import subjects, with progress and a summary
   verify-audit [--checkpoints FILE] [--public-key PEM]
                         recompute the audit hash chain against its signed checkpoints; exit 1 when broken
+  verify-receipt <file> [--public-key PEM]
+                        check a signed consent receipt offline; exit 1 when invalid
   temporal-cli          find or build the Temporal CLI and print its path (progress on stderr)
   generate-keyring      print a new keyring (KEKs, HMAC, signing and codec keys) as JSON
 `;
@@ -31,6 +34,7 @@ const commands: Record<string, (args: string[]) => Promise<number | void>> = {
   'create-api-key': createApiKeyCommand,
   import: importCommand,
   'verify-audit': verifyAuditCommand,
+  'verify-receipt': verifyReceiptCommand,
   'temporal-cli': temporalCliCommand,
   'generate-keyring': generateKeyringCommand,
 };
