@@ -1,9 +1,17 @@
 import type { Resource } from './resource';
 import { auditRoutes } from './routes/audit';
 import { noticeRoutes } from './routes/notices';
+import { receiptRoutes } from './routes/receipts';
 import { subjectImportRoutes } from './routes/subject-imports';
 import { subjectRoutes } from './routes/subjects';
 import { userRoutes } from './routes/users';
 
 /** Every /v1 resource, mounted by createApp; a new process adds its route module here, one line. */
-export const resources: Resource[] = [userRoutes, auditRoutes, subjectRoutes, subjectImportRoutes, noticeRoutes];
+export const resources: Resource[] = [
+  userRoutes,
+  auditRoutes,
+  subjectRoutes,
+  subjectImportRoutes,
+  noticeRoutes,
+  receiptRoutes,
+];
