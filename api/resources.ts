@@ -1,5 +1,6 @@
 import type { Resource } from './resource';
 import { auditRoutes } from './routes/audit';
+import { notificationRoutes } from './routes/notifications';
 import { noticeRoutes } from './routes/notices';
 import { receiptRoutes } from './routes/receipts';
 import { subjectImportRoutes } from './routes/subject-imports';
@@ -13,5 +14,6 @@ export const resources: Resource[] = [
   subjectRoutes,
   subjectImportRoutes,
   noticeRoutes,
+  notificationRoutes,
   receiptRoutes,
 ];
