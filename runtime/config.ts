@@ -70,7 +70,12 @@ const Env = z.object({
   /** Per request to the webhook or SMTP server. */
   CUSTODIAN_NOTIFY_TIMEOUT_MS: z.coerce.number().int().min(100).default(10_000),
   SMTP_URL: optionalString.pipe(z.url({ protocol: /^smtps?$/ }).optional()),
-  SMTP_FROM: optionalString,
+  SMTP_FROM: optionalString.pipe(
+    z
+      .string()
+      .regex(/^[^\r\n@]*[^\s@<>]+@[^\s@<>]+>?$/, 'must be an address, or Name <address>')
+      .optional(),
+  ),
 });
 
 /** What each notification channel needs: refused at start-up, not at the first message. */
