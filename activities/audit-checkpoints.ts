@@ -77,6 +77,7 @@ export const writeAuditCheckpoint = async ({
       .limit(1);
     const seq = head?.seq ?? 0;
     const headHash = head?.hash ?? GENESIS_HASH;
+    if (sinks.sinkFile) await assertHoldsSinkHead(tx, sinks.sinkFile);
     if (last && last.seq === seq && last.headHash === headHash) return { checkpoint: last, created: false };
     await assertExtends(tx, last, seq);
     const content = {
@@ -95,6 +96,55 @@ export const writeAuditCheckpoint = async ({
   if (written.created && sinks.sinkFile) await appendCheckpointLine(sinks.sinkFile, written.checkpoint);
   if (written.created && sinks.webhookUrl) await postCheckpoint(sinks.webhookUrl, written.checkpoint);
   return written;
+};
+
+/** How much of the sink file's end is read to find its newest checkpoint (a line is ~400 bytes). */
+const SINK_TAIL_BYTES = 16 * 1024;
+
+/** The newest whole checkpoint line of the sink file, read from its end; undefined for a missing or empty file. */
+export const lastSinkCheckpoint = async (file: string): Promise<AuditCheckpoint | undefined> => {
+  const handle = await open(file, 'r').catch((err: NodeJS.ErrnoException) => {
+    if (err.code === 'ENOENT') return undefined;
+    throw err;
+  });
+  if (!handle) return undefined;
+  try {
+    const { size } = await handle.stat();
+    const length = Math.min(size, SINK_TAIL_BYTES);
+    const { buffer } = await handle.read(Buffer.alloc(length), 0, length, size - length);
+    // The first line may be cut by the window and the last torn by a crash: take the newest that parses.
+    for (const line of buffer.toString('utf8').split('\n').reverse()) {
+      const parsed = AuditCheckpoint.safeParse(
+        (() => {
+          try {
+            return JSON.parse(line);
+          } catch {
+            return undefined;
+          }
+        })(),
+      );
+      if (parsed.success) return parsed.data;
+    }
+    return undefined;
+  } finally {
+    await handle.close();
+  }
+};
+
+/**
+ * The database must still hold, exactly, the newest checkpoint the sink holds. Otherwise someone with
+ * the database's keys removed or replaced checkpoints, and signing the current head would anchor
+ * whatever they did to the chain since; nothing is signed until an auditor has looked.
+ */
+const assertHoldsSinkHead = async (db: DbOrTx, sinkFile: string) => {
+  const anchored = await lastSinkCheckpoint(sinkFile);
+  if (!anchored) return;
+  const [stored] = await db.select().from(auditCheckpoints).where(eq(auditCheckpoints.number, anchored.number));
+  if (!stored || canonicalJson(fromRow(stored)) !== canonicalJson(anchored)) {
+    throw new Error(
+      `checkpoint ${anchored.number} of the sink file is not in the database as signed; no checkpoint written`,
+    );
+  }
 };
 
 /** The entries since the last checkpoint must still hold and start from its head. */

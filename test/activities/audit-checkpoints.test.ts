@@ -161,6 +161,33 @@ describe('signed audit checkpoints', () => {
     expect(result.checkpointProblems).toEqual(['checkpoint 2 is in the file but missing from the database']);
   });
 
+  it('signs nothing over a chain whose database lost the checkpoints the file holds', async () => {
+    await fresh();
+    await appendRange(1, 6);
+    await checkpoint();
+    await appendRange(7, 9);
+    await checkpoint();
+    // Rewrite entry 8 with every later hash recomputed, then delete the database's checkpoint that anchors it.
+    const rows = await database.db.select().from(auditLog).orderBy(auditLog.seq);
+    let prevHash = rows[6]!.hash;
+    await asReplica(async (tx) => {
+      for (const row of rows.slice(7)) {
+        const content = row.seq === 8 ? { ...row, details: { n: 80 } } : row;
+        const hash = entryHash(prevHash, content);
+        await tx`update audit_log set details = ${JSON.stringify(content.details)}::jsonb, prev_hash = ${prevHash},
+          hash = ${hash} where seq = ${row.seq}`;
+        prevHash = hash;
+      }
+      await tx`delete from audit_checkpoints where number = 2`;
+    });
+    await appendRange(10, 11);
+    await expect(checkpoint()).rejects.toThrow(/checkpoint 2 of the sink file is not in the database/);
+    expect(await database.sql`select count(*)::int as n from audit_checkpoints`).toEqual([{ n: 1 }]);
+    const result = await verify(sinkFile);
+    expect(result).toMatchObject({ valid: false });
+    expect(result.checkpointProblems).toEqual(['checkpoint 2 is in the file but missing from the database']);
+  });
+
   it('reports a line of the file that is not a checkpoint, and appends after a torn line intact', async () => {
     await fresh();
     await appendRange(1, 2);
