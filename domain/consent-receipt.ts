@@ -88,7 +88,8 @@ export const SignedReceipt = z
     algorithm: z.literal('Ed25519'),
     /** base64, over the canonical JSON of `receipt`. */
     signature: z.string().max(200),
-    keyId: z.string().regex(/^[0-9a-f]{16}$/),
+    /** The signing key's ID (runtime/keyring.ts); the verifier checks it names `publicKey`. */
+    keyId: z.string().min(1).max(64),
     /** SPKI PEM of the signing key; a verifier that wants to know who signed passes its own copy. */
     publicKey: z.string().max(1000),
   })

@@ -8,7 +8,7 @@ import { defineRoute, endpoint, jsonResponse, v1Resource } from '../auth';
 const SignedReceiptBody = z
   .object({
     ...SignedReceipt.shape,
-    receipt: z.record(z.string(), z.unknown()).openapi({ description: 'The consent receipt, as issued' }),
+    receipt: z.unknown().openapi({ description: 'The consent receipt, as issued; checked by the verifier' }),
   })
   .strict()
   .openapi('SignedConsentReceipt');

@@ -76,8 +76,11 @@ describe('POST /v1/receipts/verify', () => {
       'extra',
       'keyId',
       'publicKey',
-      'receipt',
       'signature',
     ]);
+    // A well-formed envelope around something that is not a receipt is a verdict, naming no value.
+    const signed = signReceipt(api.keyring, receipt());
+    const wrapped = await readJson(await verify({ ...signed, receipt: 'x' }));
+    expect(wrapped).toMatchObject({ valid: false, reason: 'the receipt does not match its schema: receipt' });
   });
 });
