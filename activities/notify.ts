@@ -43,7 +43,13 @@ export interface NotificationSent {
 }
 
 /** Non-retryable failure types, for the callers' activity options. */
-export const NOTIFY_NON_RETRYABLE = ['NoRecipient', 'NoticeNotFound', 'NotificationRejected', 'IdempotencyKeyReused'];
+export const NOTIFY_NON_RETRYABLE = [
+  'InvalidInput',
+  'NoRecipient',
+  'NoticeNotFound',
+  'NotificationRejected',
+  'IdempotencyKeyReused',
+];
 
 /** The field that holds a subject's mail address (the import's `contact.email`). */
 const ADDRESS_FIELD = 'email';
