@@ -1,6 +1,7 @@
-import { createHash } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { noticeTextSha256 } from '../../activities/notices';
+import { grantServiceRole } from '../../db/roles';
 import { canonicalJson } from '../../domain/canonical-json';
 import { bearer, readJson, seedPrincipal, type Problem } from '../helpers/api';
 import { createTestApp, type TestApp } from '../helpers/services';
@@ -107,10 +108,39 @@ describe('notices', () => {
 
   it('is immutable: the trigger refuses an UPDATE, a DELETE and a TRUNCATE', async () => {
     const notice = await readJson<Notice>(await post(noticeBody()));
-    await expect(api.database.sql`update notices set texts = '{}'::jsonb where id = ${notice.id}`).rejects.toThrow();
-    await expect(api.database.sql`delete from notices where id = ${notice.id}`).rejects.toThrow();
-    await expect(api.database.sql`truncate notices`).rejects.toThrow();
+    // The tests connect as a superuser, which has every privilege: the trigger is what refuses here.
+    await expect(api.database.sql`update notices set texts = '{}'::jsonb where id = ${notice.id}`).rejects.toThrow(
+      /append-only \(UPDATE refused\)/,
+    );
+    await expect(api.database.sql`delete from notices where id = ${notice.id}`).rejects.toThrow(
+      /append-only \(DELETE refused\)/,
+    );
+    await expect(api.database.sql`truncate notices`).rejects.toThrow(/append-only \(TRUNCATE refused\)/);
     expect(await (await get(`/v1/notices/${notice.id}`)).json()).toEqual(notice);
+  });
+
+  it('grants the service role SELECT and INSERT on notices, not UPDATE or DELETE', async () => {
+    const role = `notice_test_${randomBytes(4).toString('hex')}`;
+    const sql = api.database.sql;
+    await sql.unsafe(`create role ${role} nologin`);
+    try {
+      await grantServiceRole(sql, role);
+      const [privileges] = await sql`
+        select has_table_privilege(${role}, 'notices', 'SELECT') as select,
+               has_table_privilege(${role}, 'notices', 'INSERT') as insert,
+               has_table_privilege(${role}, 'notices', 'UPDATE') as update,
+               has_table_privilege(${role}, 'notices', 'DELETE') as delete`;
+      expect(privileges).toEqual({ select: true, insert: true, update: false, delete: false });
+      await expect(
+        sql.begin(async (tx) => {
+          await tx.unsafe(`set local role ${role}`);
+          await tx`update notices set created_by = 'mallory'`;
+        }),
+      ).rejects.toThrow(/permission denied/);
+    } finally {
+      await sql.unsafe(`drop owned by ${role}`);
+      await sql.unsafe(`drop role ${role}`);
+    }
   });
 
   it('names every failing field of an invalid notice', async () => {
