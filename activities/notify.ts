@@ -11,6 +11,7 @@ import type { Logger } from '../runtime/logger';
 import { decryptField } from './crypto/field-cipher';
 import { dataKeys } from './keys';
 import { ChannelError, createChannel, type Channel } from './notify-channels';
+import { rawSql } from './subject-writer';
 
 /** What a workflow passes: IDs, a key and a link; the address and the text are read here, never carried. */
 export const SendNotification = z
@@ -53,6 +54,9 @@ export const NOTIFY_NON_RETRYABLE = [
 
 /** The field that holds a subject's mail address (the import's `contact.email`). */
 const ADDRESS_FIELD = 'email';
+
+/** The advisory-lock class of the notifier's per-key send lock (two-key form: class, hash of the key). */
+const SEND_LOCK = 0x6e6f7469; // 'noti'
 
 const sha256 = (text: string) => createHash('sha256').update(text, 'utf8').digest('hex');
 
@@ -97,6 +101,31 @@ export const notifyActivities = (d: NotifyDeps) => {
     return decryptField(key.dek, { subjectId, field: row.field, keyVersion: row.keyVersion }, row.ciphertext);
   };
 
+  /**
+   * One sender per key at a time: a session advisory lock on a reserved connection, held across the send
+   * (not a transaction, so the idle-in-transaction limit does not cut it). Temporal can start a retry
+   * while a timed-out attempt is still sending; that retry fails retryably here instead of sending twice.
+   */
+  const withSendLock = async <T>(idempotencyKey: string, send: () => Promise<T>): Promise<T> => {
+    const conn = await rawSql(d.db).reserve();
+    try {
+      const [lock] = await conn<{ locked: boolean }[]>`
+        select pg_try_advisory_lock(${SEND_LOCK}, hashtext(${idempotencyKey})) as locked`;
+      if (!lock?.locked)
+        throw ApplicationFailure.retryable(
+          `notification ${idempotencyKey} is being sent by another attempt`,
+          'NotificationBusy',
+        );
+      try {
+        return await send();
+      } finally {
+        await conn`select pg_advisory_unlock(${SEND_LOCK}, hashtext(${idempotencyKey}))`;
+      }
+    } finally {
+      conn.release();
+    }
+  };
+
   return {
     async sendNotification(input: SendNotification): Promise<NotificationSent> {
       const parsed = SendNotification.safeParse(input);
@@ -135,57 +164,65 @@ export const notifyActivities = (d: NotifyDeps) => {
           'IdempotencyKeyReused',
         );
       if (row.status === 'sent') return { id: row.id, sent: false, channel: row.channel, locale: row.locale };
+      return withSendLock(m.idempotencyKey, async () => {
+        // Another attempt may have sent it while this one waited for the lock.
+        const [current] = await d.db
+          .select({ status: notifications.status })
+          .from(notifications)
+          .where(eq(notifications.id, row.id));
+        if (current?.status === 'sent') return { id: row.id, sent: false, channel: row.channel, locale: row.locale };
 
-      const refuse = async (type: string, message: string): Promise<never> => {
-        await recordFailure(row.id, `${type}: ${message}`, 'failed');
-        throw ApplicationFailure.nonRetryable(`notification ${row.id}: ${message}`, type);
-      };
-      if (!subject || subject.status === 'destroyed') return refuse('NoRecipient', 'the subject is gone');
-      const [notice] = await d.db.select().from(notices).where(eq(notices.id, m.noticeId));
-      if (!notice) return refuse('NoticeNotFound', `notice ${m.noticeId} was not found`);
-      const text = notice.texts[locale] ?? notice.texts.en ?? Object.values(notice.texts)[0];
-      if (!text) return refuse('NoticeNotFound', `notice ${m.noticeId} has no text`);
-      const to = await readAddress(m.subjectId);
-      if (!to) return refuse('NoRecipient', 'the subject has no readable address');
+        const refuse = async (type: string, message: string): Promise<never> => {
+          await recordFailure(row.id, `${type}: ${message}`, 'failed');
+          throw ApplicationFailure.nonRetryable(`notification ${row.id}: ${message}`, type);
+        };
+        if (!subject || subject.status === 'destroyed') return refuse('NoRecipient', 'the subject is gone');
+        const [notice] = await d.db.select().from(notices).where(eq(notices.id, m.noticeId));
+        if (!notice) return refuse('NoticeNotFound', `notice ${m.noticeId} was not found`);
+        const text = notice.texts[locale] ?? notice.texts.en ?? Object.values(notice.texts)[0];
+        if (!text) return refuse('NoticeNotFound', `notice ${m.noticeId} has no text`);
+        const to = await readAddress(m.subjectId);
+        if (!to) return refuse('NoRecipient', 'the subject has no readable address');
 
-      const rendered = renderNotification(m.template, locale, {
-        title: text.title,
-        body: text.body,
-        handler: notice.handler,
-        previousHandler: notice.previousHandler ?? undefined,
-        link: m.link,
-      });
-      try {
-        await channel.send({
-          idempotencyKey: m.idempotencyKey,
-          template: m.template,
-          locale: rendered.locale,
-          recipientRef: row.recipientRef,
-          to,
-          subject: rendered.subject,
-          text: rendered.text,
+        const rendered = renderNotification(m.template, locale, {
+          title: text.title,
+          body: text.body,
+          handler: notice.handler,
+          previousHandler: notice.previousHandler ?? undefined,
+          link: m.link,
         });
-      } catch (err) {
-        // Only a channel's own code is recorded: a receiver's text may quote the address.
-        const code = err instanceof ChannelError ? err.message : `${channel.name}: unexpected error`;
-        if (err instanceof ChannelError && !err.retryable) {
-          await recordFailure(row.id, code, 'failed');
-          throw ApplicationFailure.nonRetryable(`notification ${row.id}: ${code}`, 'NotificationRejected');
+        try {
+          await channel.send({
+            idempotencyKey: m.idempotencyKey,
+            template: m.template,
+            locale: rendered.locale,
+            recipientRef: row.recipientRef,
+            to,
+            subject: rendered.subject,
+            text: rendered.text,
+          });
+        } catch (err) {
+          // Only a channel's own code is recorded: a receiver's text may quote the address.
+          const code = err instanceof ChannelError ? err.message : `${channel.name}: unexpected error`;
+          if (err instanceof ChannelError && !err.retryable) {
+            await recordFailure(row.id, code, 'failed');
+            throw ApplicationFailure.nonRetryable(`notification ${row.id}: ${code}`, 'NotificationRejected');
+          }
+          await recordFailure(row.id, code, 'pending');
+          throw ApplicationFailure.retryable(`notification ${row.id}: ${code}`, 'NotificationFailed');
         }
-        await recordFailure(row.id, code, 'pending');
-        throw ApplicationFailure.retryable(`notification ${row.id}: ${code}`, 'NotificationFailed');
-      }
-      await d.db
-        .update(notifications)
-        .set({
-          status: 'sent',
-          attempts: sql`${notifications.attempts} + 1`,
-          sentAt: d.clock(),
-          lastError: null,
-          bodySha256: sha256(`${rendered.subject}\n\n${rendered.text}`),
-        })
-        .where(eq(notifications.id, row.id));
-      return { id: row.id, sent: true, channel: channel.name, locale };
+        await d.db
+          .update(notifications)
+          .set({
+            status: 'sent',
+            attempts: sql`${notifications.attempts} + 1`,
+            sentAt: d.clock(),
+            lastError: null,
+            bodySha256: sha256(`${rendered.subject}\n\n${rendered.text}`),
+          })
+          .where(eq(notifications.id, row.id));
+        return { id: row.id, sent: true, channel: channel.name, locale };
+      });
     },
   };
 };

@@ -14,6 +14,7 @@ import { generateKeyFile, parseKeyring } from '../../runtime/keyring';
 import { createLogger } from '../../runtime/logger';
 import { createTestDatabase, type TestDatabase } from '../helpers/db';
 import { insertNotice, insertSubject, NOTICE_TEXTS } from '../helpers/notifications';
+import { waitFor } from '../helpers/wait';
 
 const SECRET = 'a-webhook-secret-of-at-least-32-characters';
 const FROM = 'Custodian <notices@custodian.example>';
@@ -36,6 +37,9 @@ let webhook: Server;
 let webhookUrl: string;
 const received: Received[] = [];
 const statuses: number[] = [];
+/** While set, the receiver answers only once it resolves; `arrivals` counts requests as they come in. */
+let hold: Promise<void> | undefined;
+let arrivals = 0;
 
 // An SMTP receiver: records each message's raw text.
 let smtp: SMTPServer;
@@ -86,7 +90,9 @@ beforeAll(async () => {
   webhook = createServer((req, res) => {
     const chunks: Buffer[] = [];
     req.on('data', (c: Buffer) => chunks.push(c));
-    req.on('end', () => {
+    arrivals++;
+    req.on('end', async () => {
+      await hold;
       received.push({ headers: req.headers, body: Buffer.concat(chunks).toString('utf8') });
       res.statusCode = statuses.shift() ?? 200;
       res.end(res.statusCode >= 400 ? `rejected ${ZH_EMAIL}` : 'ok');
@@ -222,6 +228,25 @@ describe('notifier: webhook channel', () => {
     const reused = await failureOf(send(webhookActs, { ...input, subjectId: zhSubject }));
     expect(reused.type).toBe('IdempotencyKeyReused');
     expect(received).toHaveLength(1);
+  });
+
+  it('a second attempt while the first is still sending fails retryably instead of sending again', async () => {
+    received.length = 0;
+    arrivals = 0;
+    let release!: () => void;
+    hold = new Promise((resolve) => (release = resolve));
+    const key = newKey('overlap');
+    const input = { idempotencyKey: key, template: 'consent-request' as const, subjectId: enSubject, noticeId };
+    const first = send(webhookActs, input);
+    await waitFor(async () => (arrivals === 1 ? true : undefined), 'the first request at the receiver');
+    const second = await failureOf(send(webhookActs, input));
+    expect(second).toMatchObject({ type: 'NotificationBusy', nonRetryable: false });
+    release();
+    hold = undefined;
+    expect((await first).sent).toBe(true);
+    expect((await send(webhookActs, input)).sent).toBe(false);
+    expect(arrivals).toBe(1);
+    expect(await outboxRow(key)).toMatchObject({ status: 'sent', attempts: 1 });
   });
 
   it('retries a receiver that answers 500, then 200, inside one attempt', async () => {
