@@ -33,7 +33,17 @@ export const startApi = async (services: Services): Promise<RunningApi> => {
   const { config } = services;
   const app = createApp(services);
   const server: ServerType = await new Promise((resolve, reject) => {
-    const s = serve({ fetch: app.fetch, port: config.PORT, hostname: config.HOST }, () => resolve(s));
+    const requestTimeout = config.CUSTODIAN_REQUEST_TIMEOUT_MS;
+    const s = serve(
+      {
+        fetch: app.fetch,
+        port: config.PORT,
+        hostname: config.HOST,
+        // Node ends any request after 5 minutes by default, which cuts a large import upload short.
+        serverOptions: { requestTimeout, connectionsCheckingInterval: Math.min(30_000, requestTimeout / 4) },
+      },
+      () => resolve(s),
+    );
     s.once('error', reject);
   });
   return {

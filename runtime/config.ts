@@ -34,6 +34,12 @@ const Env = z.object({
   HOST: z.string().trim().min(1).default('127.0.0.1'),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   CUSTODIAN_BODY_LIMIT_BYTES: z.coerce.number().int().positive().default(1_048_576),
+  /** How long one request (a streamed import upload above all) may take; headers must still come within 60 s. */
+  CUSTODIAN_REQUEST_TIMEOUT_MS: z.coerce
+    .number()
+    .int()
+    .min(1000)
+    .default(6 * 3600_000),
   /** Bearer token for GET /metrics (Prometheus `authorization: credentials`); unset, /metrics refuses every request. */
   CUSTODIAN_METRICS_TOKEN: optionalString.pipe(z.string().min(16, 'must be at least 16 characters').optional()),
   /** Blind-index searches per API key per window, counted by each API process (a token bucket in memory). */
@@ -45,7 +51,8 @@ const Env = z.object({
   CUSTODIAN_AUDIT_CHECKPOINT_WEBHOOK: optionalString.pipe(z.url({ protocol: /^https?$/ }).optional()),
   /** How often the staging sweep runs (worker side), and how old a stray upload must be before it goes. */
   CUSTODIAN_STAGING_SWEEP_INTERVAL_MS: z.coerce.number().int().min(1000).default(600_000),
-  CUSTODIAN_STAGING_GRACE_MS: z.coerce.number().int().min(0).default(3_600_000),
+  // At least a minute: an upload in progress writes far more often, so the sweep never takes a live one.
+  CUSTODIAN_STAGING_GRACE_MS: z.coerce.number().int().min(60_000).default(3_600_000),
   /** Largest accepted import upload; default 10 GiB. */
   CUSTODIAN_IMPORT_MAX_BYTES: z.coerce
     .number()

@@ -107,8 +107,10 @@ const CLOSED: Record<string, z.infer<typeof ImportStatus> | undefined> = {
 /** The workflow's status when it closed without recording one (terminated, or failed before its last step). */
 const workflowStatus = async (temporal: Client, id: string) => {
   try {
-    const description = await temporal.workflow.getHandle(importWorkflowId(id)).describe();
-    return { found: true as const, status: CLOSED[description.status.name] ?? ('running' as const) };
+    const { name } = (await temporal.workflow.getHandle(importWorkflowId(id)).describe()).status;
+    // Closed without the workflow recording why: say so now, as the staging sweep will record it.
+    const error = name === 'TERMINATED' || name === 'TIMED_OUT' ? name.toLowerCase() : undefined;
+    return { found: true as const, status: CLOSED[name] ?? ('running' as const), error };
   } catch (err) {
     if (err instanceof WorkflowNotFoundError) return { found: false as const };
     throw err;
@@ -141,7 +143,7 @@ const readImport = async (database: Database, temporal: Client, id: string) => {
     duplicates: row?.duplicates ?? 0,
     ratePerSecond: Math.round((row?.processedLines ?? 0) / seconds),
     unclassifiedFields: row?.unclassifiedFields ?? [],
-    error: row?.error ?? null,
+    error: row?.error ?? (live?.found ? live.error : undefined) ?? null,
     startedAt: row?.startedAt.toISOString() ?? null,
     finishedAt: row?.finishedAt?.toISOString() ?? null,
     rejects: rejects.map((r) => ({ ...r, reason: r.reason as z.infer<typeof RejectReason> })),

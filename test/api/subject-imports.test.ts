@@ -89,6 +89,18 @@ describe('POST /v1/subject-imports with Idempotency-Key', () => {
   });
 });
 
+describe('GET /v1/subject-imports/{id}', () => {
+  it('reads a terminated import as failed with the reason at once, before the sweep records it', async () => {
+    const { id } = await readJson<{ id: string }>(await postImport(file(7)));
+    await api.temporal.workflow.getHandle(importWorkflowId(id)).terminate('operator');
+    const res = await api.app.request(`/v1/subject-imports/${id}`, { headers: bearer(owner.key) });
+    expect(await readJson<{ status: string; error: string | null }>(res)).toMatchObject({
+      status: 'failed',
+      error: 'terminated',
+    });
+  });
+});
+
 describe('POST /v1/subject-imports/{id}/cancel', () => {
   it('normalises an upper-case ID before it writes anything', async () => {
     const res = await postImport(file(6));
