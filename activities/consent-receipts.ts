@@ -43,10 +43,10 @@ const fail = (reason: string, extra: Partial<ReceiptVerification> = {}): Receipt
 
 /**
  * Checks a signed receipt offline: its shape, that its key ID names its public key, and the signature over
- * the canonical JSON of the receipt, under `publicKeyPem` when given (which then must be the key that
+ * the canonical JSON of the receipt, under `trusted` (PEM or key) when given (which then must be the key that
  * signed), else under the key the receipt carries (which proves integrity, not who signed).
  */
-export const verifyReceipt = (signed: unknown, publicKeyPem?: string): ReceiptVerification => {
+export const verifyReceipt = (signed: unknown, trusted?: string | KeyObject): ReceiptVerification => {
   const envelope = SignedReceipt.safeParse(signed);
   if (!envelope.success) {
     const paths = [...new Set(envelope.error.issues.map((i) => i.path.join('.') || '(root)'))];
@@ -72,8 +72,8 @@ export const verifyReceipt = (signed: unknown, publicKeyPem?: string): ReceiptVe
   const embedded = parseKey(publicKey);
   if (!embedded) return fail('publicKey is not an Ed25519 public key (SPKI PEM)', { keyId });
   if (signingKeyId(embedded) !== keyId) return fail('keyId does not name the embedded public key', { keyId });
-  const checkedWith = publicKeyPem === undefined ? 'embedded' : 'given';
-  const key = publicKeyPem === undefined ? embedded : parseKey(publicKeyPem);
+  const checkedWith = trusted === undefined ? 'embedded' : 'given';
+  const key = trusted === undefined ? embedded : typeof trusted === 'string' ? parseKey(trusted) : trusted;
   if (!key) return fail('the given public key is not an Ed25519 public key (SPKI PEM)', { keyId, checkedWith });
   if (checkedWith === 'given' && signingKeyId(key) !== keyId) {
     return fail(`signed with key ${keyId}, not with the given key ${signingKeyId(key)}`, { keyId, checkedWith });

@@ -1,7 +1,6 @@
 import { z } from '@hono/zod-openapi';
 import { verifyReceipt } from '../../activities/consent-receipts';
 import { SignedReceipt } from '../../domain/consent-receipt';
-import { publicKeyPem } from '../../runtime/keyring';
 import type { Services } from '../../runtime/services';
 import { defineRoute, endpoint, jsonResponse, v1Resource } from '../auth';
 
@@ -32,8 +31,6 @@ const verify = defineRoute({
   responses: { 200: jsonResponse(ReceiptVerification, 'Whether the receipt is intact and signed by this deployment') },
 });
 
-export const receiptRoutes = ({ keyring }: Services) => {
-  // This deployment's key, not the one the receipt carries: a receipt signed by anyone else is not ours.
-  const ownKey = publicKeyPem(keyring);
-  return v1Resource(endpoint(verify, async (c) => c.json(verifyReceipt(c.req.valid('json'), ownKey), 200)));
-};
+// This deployment's key, not the one the receipt carries: a receipt signed by anyone else is not ours.
+export const receiptRoutes = ({ keyring }: Services) =>
+  v1Resource(endpoint(verify, async (c) => c.json(verifyReceipt(c.req.valid('json'), keyring.signing.publicKey), 200)));
