@@ -7,7 +7,7 @@ import { ROLES, type Role } from '../domain/roles';
 import { connect } from '../db/client';
 import { runMigrations } from '../db/migrate';
 import { ConfigError, loadConfig, type Config } from '../runtime/config';
-import { generateKeyFile, loadKeyring } from '../runtime/keyring';
+import { generateKeyFile, loadKeyring, publicKeyPem } from '../runtime/keyring';
 import { readRuntimeFile } from '../runtime/runtime-file';
 import { provideDatabase } from '../runtime/provision';
 import { resolveTemporalCli } from '../runtime/temporal-cli';
@@ -102,6 +102,17 @@ export const temporalCliCommand = async () => {
   const cli = await resolveTemporalCli(process.env, say);
   if (!cli.path) return 1;
   console.log(cli.path);
+  return 0;
+};
+
+/**
+ * Prints the signing public key (SPKI PEM) for auditors: `verify-audit --public-key` and `verify-receipt
+ * --public-key` check checkpoints and receipts with it, without the keyring.
+ */
+export const publicKeyCommand = async () => {
+  const config = loadConfig();
+  const { keyring } = await loadKeyring({ env: config, dataDir: config.dataDir, allowGenerate: false });
+  process.stdout.write(publicKeyPem(keyring));
   return 0;
 };
 

@@ -5,6 +5,7 @@ import { apiCommand, startCommand, workerCommand } from './start';
 import {
   createApiKeyCommand,
   generateKeyringCommand,
+  publicKeyCommand,
   migrateCommand,
   temporalCliCommand,
   verifyAuditCommand,
@@ -24,6 +25,7 @@ const usage = `custodian <command>
                         check a signed consent receipt offline; exit 1 when invalid
   temporal-cli          find or build the Temporal CLI and print its path (progress on stderr)
   generate-keyring      print a new keyring (KEKs, HMAC, signing and codec keys) as JSON
+  public-key            print the signing public key (PEM) auditors verify checkpoints and receipts with
 `;
 
 const commands: Record<string, (args: string[]) => Promise<number | void>> = {
@@ -37,6 +39,7 @@ const commands: Record<string, (args: string[]) => Promise<number | void>> = {
   'verify-receipt': verifyReceiptCommand,
   'temporal-cli': temporalCliCommand,
   'generate-keyring': generateKeyringCommand,
+  'public-key': publicKeyCommand,
 };
 
 const [name = 'help', ...args] = process.argv.slice(2);

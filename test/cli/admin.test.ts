@@ -128,6 +128,16 @@ describe('custodian operator commands', () => {
     }
   });
 
+  it('public-key prints the signing key an auditor verifies with, and nothing secret', async () => {
+    const result = await custodian(['public-key'], withKeyring);
+    expect(result.code).toBe(0);
+    expect(result.stdout).toBe(publicKeyPem(keyring));
+    expect(result.stdout).not.toContain(keyFile.signingKey);
+    const missing = await custodian(['public-key']);
+    expect(missing.code).toBe(1);
+    expect(missing.stderr.trim()).toMatch(/^custodian public-key: no keyring/);
+  });
+
   it('verify-audit refuses a checkpoint file that does not exist, in one line', async () => {
     const result = await custodian(['verify-audit', '--checkpoints', join(dataDir, 'nope.jsonl')], withKeyring);
     expect(result.code).toBe(1);
