@@ -8,6 +8,7 @@ import { NOTIFICATION_TEMPLATES, notificationLocale, renderNotification } from '
 import type { Config } from '../runtime/config';
 import type { Keyring } from '../runtime/keyring';
 import type { Logger } from '../runtime/logger';
+import { appendAudit } from './audit';
 import { decryptField } from './crypto/field-cipher';
 import { dataKeys } from './keys';
 import { ChannelError, createChannel, type Channel } from './notify-channels';
@@ -172,8 +173,26 @@ export const notifyActivities = (d: NotifyDeps) => {
           .where(eq(notifications.id, row.id));
         if (current?.status === 'sent') return { id: row.id, sent: false, channel: row.channel, locale: row.locale };
 
+        const audit = (outcome: 'sent' | 'failed', details: Record<string, unknown>) =>
+          appendAudit(d.db, {
+            actor: 'system',
+            action: `notification.${outcome}`,
+            targetType: 'subject',
+            targetId: m.subjectId,
+            workflowId: execution?.workflowId,
+            runId: execution?.runId,
+            details: {
+              notificationId: row.id,
+              template: m.template,
+              channel: channel.name,
+              noticeId: m.noticeId,
+              ...details,
+            },
+            idempotencyKey: `notification:${row.id}:${outcome}`,
+          });
         const refuse = async (type: string, message: string): Promise<never> => {
           await recordFailure(row.id, `${type}: ${message}`, 'failed');
+          await audit('failed', { code: type });
           throw ApplicationFailure.nonRetryable(`notification ${row.id}: ${message}`, type);
         };
         if (!subject || subject.status === 'destroyed') return refuse('NoRecipient', 'the subject is gone');
@@ -206,11 +225,15 @@ export const notifyActivities = (d: NotifyDeps) => {
           const code = err instanceof ChannelError ? err.message : `${channel.name}: unexpected error`;
           if (err instanceof ChannelError && !err.retryable) {
             await recordFailure(row.id, code, 'failed');
+            await audit('failed', { code });
             throw ApplicationFailure.nonRetryable(`notification ${row.id}: ${code}`, 'NotificationRejected');
           }
           await recordFailure(row.id, code, 'pending');
           throw ApplicationFailure.retryable(`notification ${row.id}: ${code}`, 'NotificationFailed');
         }
+        const bodySha256 = sha256(`${rendered.subject}\n\n${rendered.text}`);
+        // Audited before the row is marked: a crash between the two re-sends, and the audit key dedupes.
+        await audit('sent', { locale, bodySha256 });
         await d.db
           .update(notifications)
           .set({
@@ -218,7 +241,7 @@ export const notifyActivities = (d: NotifyDeps) => {
             attempts: sql`${notifications.attempts} + 1`,
             sentAt: d.clock(),
             lastError: null,
-            bodySha256: sha256(`${rendered.subject}\n\n${rendered.text}`),
+            bodySha256,
           })
           .where(eq(notifications.id, row.id));
         return { id: row.id, sent: true, channel: channel.name, locale };

@@ -398,14 +398,34 @@ describe('notifier: log channel and the outbox', () => {
     const all = logLines.join('\n');
     expect(all).not.toContain(ZH_EMAIL);
     expect(all).not.toContain(NOTICE_TEXTS['zh-CN'].body);
-    expect(await outboxRow(key)).toMatchObject({ status: 'sent', channel: 'log' });
+    const row = await outboxRow(key);
+    expect(row).toMatchObject({ status: 'sent', channel: 'log' });
+    const audited = await database.sql<{ action: string; target_id: string; details: Record<string, unknown> }[]>`
+      select action, target_id, details from audit_log where details->>'notificationId' = ${row.id}`;
+    expect(audited.map((a) => ({ ...a }))).toEqual([
+      {
+        action: 'notification.sent',
+        target_id: zhSubject,
+        details: {
+          notificationId: row.id,
+          template: 'consent-request',
+          channel: 'log',
+          noticeId,
+          locale: 'zh-CN',
+          bodySha256: row.bodySha256,
+        },
+      },
+    ]);
   });
 
-  it('no outbox row holds an address, a message text or a receiver’s reply', async () => {
+  it('no outbox row or audit entry holds an address, a message text or a receiver’s reply', async () => {
     const rows = await database.db.execute<{ row: string }>(
-      sql`select row_to_json(n)::text as row from notifications n`,
+      sql`select row_to_json(n)::text as row from notifications n union all select row_to_json(a)::text from audit_log a`,
     );
-    expect(rows.length).toBeGreaterThan(10);
+    expect(rows.length).toBeGreaterThan(20);
+    const failed = await database.sql<{ code: string }[]>`
+      select details->>'code' as code from audit_log where action = 'notification.failed' order by seq`;
+    expect(failed.map((f) => f.code)).toEqual(['webhook: HTTP 400', 'NoRecipient', 'NoRecipient', 'NoRecipient']);
     for (const { row } of rows) {
       for (const secret of [ZH_EMAIL, EN_EMAIL, 'gone@example.com', 'shredded@example.com', '@example'])
         expect(row).not.toContain(secret);
