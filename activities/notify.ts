@@ -238,6 +238,9 @@ export const notifyActivities = (d: NotifyDeps) => {
           .update(notifications)
           .set({
             status: 'sent',
+            // What was actually used: the channel or the subject's locale may have changed since the row was written.
+            channel: channel.name,
+            locale,
             attempts: sql`${notifications.attempts} + 1`,
             sentAt: d.clock(),
             lastError: null,
