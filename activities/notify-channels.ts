@@ -88,7 +88,14 @@ export const webhookChannel = ({ url, secret, timeoutMs, tries = 3, backoffMs = 
       if (attempt > 1) await sleep(backoffMs * 4 ** (attempt - 2));
       let status: number;
       try {
-        const res = await fetch(url, { method: 'POST', headers, body, signal: AbortSignal.timeout(timeoutMs) });
+        // A redirect is not followed: it would re-send the address and the signature to another URL.
+        const res = await fetch(url, {
+          method: 'POST',
+          headers,
+          body,
+          redirect: 'manual',
+          signal: AbortSignal.timeout(timeoutMs),
+        });
         status = res.status;
         await res.body?.cancel();
       } catch (err) {

@@ -286,6 +286,19 @@ describe('notifier: webhook channel', () => {
     expect(failure).toMatchObject({ type: 'NotificationRejected', nonRetryable: true });
     expect(received).toHaveLength(1);
     expect(await outboxRow(key)).toMatchObject({ status: 'failed', lastError: 'webhook: HTTP 400' });
+    // A redirect is not followed (it would carry the address elsewhere): it fails the same way.
+    received.length = 0;
+    statuses.push(307);
+    const redirected = await failureOf(
+      send(webhookActs, {
+        idempotencyKey: newKey('redirect'),
+        template: 'consent-request',
+        subjectId: enSubject,
+        noticeId,
+      }),
+    );
+    expect(redirected).toMatchObject({ type: 'NotificationRejected', nonRetryable: true });
+    expect(received).toHaveLength(1);
   });
 
   it('an unreachable receiver is a retryable failure naming the network error only', async () => {
@@ -425,7 +438,13 @@ describe('notifier: log channel and the outbox', () => {
     expect(rows.length).toBeGreaterThan(20);
     const failed = await database.sql<{ code: string }[]>`
       select details->>'code' as code from audit_log where action = 'notification.failed' order by seq`;
-    expect(failed.map((f) => f.code)).toEqual(['webhook: HTTP 400', 'NoRecipient', 'NoRecipient', 'NoRecipient']);
+    expect(failed.map((f) => f.code)).toEqual([
+      'webhook: HTTP 400',
+      'webhook: HTTP 307',
+      'NoRecipient',
+      'NoRecipient',
+      'NoRecipient',
+    ]);
     for (const { row } of rows) {
       for (const secret of [ZH_EMAIL, EN_EMAIL, 'gone@example.com', 'shredded@example.com', '@example'])
         expect(row).not.toContain(secret);
