@@ -1,5 +1,6 @@
 import type { Services } from '../runtime/services';
 import { auditActivities } from './audit';
+import { consentActivities } from './consents';
 import { notifyActivities } from './notify';
 import { importActivities } from './subject-import';
 
@@ -15,6 +16,7 @@ export const createActivities = (s: ActivityDeps) => {
     ...auditActivities(d),
     ...importActivities(d),
     ...notifyActivities(d),
+    ...consentActivities(d),
   };
 };
 export type Activities = ReturnType<typeof createActivities>;

@@ -293,3 +293,66 @@ export const notifications = pgTable(
     index('notifications_created_idx').on(t.createdAt),
   ],
 );
+
+/**
+ * A consent request and its answer, one row per consent (`consent-{id}`); a renewal reopens the same row with
+ * the next round. `receipt` is the latest signed receipt (no personal values: references, codes, hashes).
+ */
+export const consents = pgTable(
+  'consents',
+  {
+    id: uuid('id').primaryKey(),
+    subjectId: uuid('subject_id').notNull(),
+    noticeId: uuid('notice_id').notNull(),
+    purpose: text('purpose').notNull(),
+    channel: text('channel').notNull(),
+    status: text('status', { enum: ['requested', 'granted', 'denied', 'expired', 'withdrawn'] })
+      .notNull()
+      .default('requested'),
+    round: integer('round').notNull().default(1),
+    requestedBy: text('requested_by').notNull(),
+    requestedAt: timestamp('requested_at', { withTimezone: true }).notNull(),
+    respondBy: timestamp('respond_by', { withTimezone: true }).notNull(),
+    decidedAt: timestamp('decided_at', { withTimezone: true }),
+    validUntil: timestamp('valid_until', { withTimezone: true }),
+    withdrawnAt: timestamp('withdrawn_at', { withTimezone: true }),
+    receipt: jsonb('receipt').$type<Record<string, unknown>>(),
+    createdAt: createdAt(),
+    updatedAt: timestamp('updated_at', { withTimezone: true }).notNull().defaultNow(),
+  },
+  (t) => [index('consents_subject_purpose_idx').on(t.subjectId, t.purpose, t.createdAt)],
+);
+
+/** A consent's history: one row per step, keyed by workflow ID + round + step so a retry writes once. */
+export const consentEvents = pgTable(
+  'consent_events',
+  {
+    id: uuid('id').primaryKey().defaultRandom(),
+    consentId: uuid('consent_id').notNull(),
+    round: integer('round').notNull(),
+    type: text('type').notNull(),
+    at: timestamp('at', { withTimezone: true }).notNull(),
+    actor: text('actor').notNull(),
+    idempotencyKey: text('idempotency_key').notNull(),
+    workflowId: text('workflow_id'),
+    runId: text('run_id'),
+  },
+  (t) => [
+    uniqueIndex('consent_events_idempotency_key_uq').on(t.idempotencyKey),
+    index('consent_events_consent_idx').on(t.consentId, t.at),
+  ],
+);
+
+/** A purpose a subject's data may not be processed for (consent withdrawn); the subject's `status` is global. */
+export const purposeRestrictions = pgTable(
+  'purpose_restrictions',
+  {
+    subjectId: uuid('subject_id').notNull(),
+    purpose: text('purpose').notNull(),
+    /** The consent whose withdrawal restricted it. */
+    consentId: uuid('consent_id').notNull(),
+    reason: text('reason', { enum: ['consent-withdrawn'] }).notNull(),
+    createdAt: createdAt(),
+  },
+  (t) => [primaryKey({ columns: [t.subjectId, t.purpose] })],
+);

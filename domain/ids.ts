@@ -3,3 +3,4 @@ export const selfCheckWorkflowId = (checkId: string) => `self-check-${checkId}`;
 export const importWorkflowId = (importId: string) => `import-${importId}`;
 
 export const TASK_QUEUE_DEFAULT = 'custodian';
+export const consentWorkflowId = (consentId: string) => `consent-${consentId}`;

@@ -69,6 +69,8 @@ const Env = z.object({
   /** The keyring inline as JSON, or a 0600 key file; else `<data dir>/keyring.json` on the embedded default. */
   CUSTODIAN_KEYRING: optionalString,
   CUSTODIAN_KEY_FILE: optionalString,
+  /** Where subjects reach this deployment: consent links are `<this>/consent/<token>`. */
+  CUSTODIAN_PUBLIC_URL: optionalString.pipe(z.url({ protocol: /^https?$/ }).default('http://localhost:8080')),
   /** The notifier: `log` (default: a line per message, no address or text), `webhook` (signed JSON POST) or `smtp`. */
   CUSTODIAN_NOTIFY_CHANNEL: z.enum(['log', 'webhook', 'smtp']).default('log'),
   CUSTODIAN_NOTIFY_WEBHOOK_URL: optionalString.pipe(z.url({ protocol: /^https?$/ }).optional()),

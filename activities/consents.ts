@@ -1,0 +1,365 @@
+import { createHmac, hkdfSync, randomUUID, timingSafeEqual } from 'node:crypto';
+import { ApplicationFailure, Context } from '@temporalio/activity';
+import { and, eq } from 'drizzle-orm';
+import type { Db } from '../db/client';
+import { consentEvents, consents, purposeRestrictions, subjects } from '../db/schema';
+import type { Catalog } from '../domain/catalog';
+import {
+  splitToken,
+  tokenBody,
+  type ConsentActor,
+  type ConsentDecision,
+  type ConsentInput,
+  type ConsentTokenClaims,
+} from '../domain/consent';
+import { buildReceipt, type ConsentEventType, type SignedReceipt } from '../domain/consent-receipt';
+import { consentWorkflowId } from '../domain/ids';
+import { NOTICE_LOCALES, type NoticeLocale } from '../domain/notice';
+import type { Config } from '../runtime/config';
+import type { Keyring } from '../runtime/keyring';
+import type { Logger } from '../runtime/logger';
+import { appendAudit } from './audit';
+import { signReceipt } from './consent-receipts';
+import { getNotice } from './notices';
+import { notifyActivities, type NotificationSent } from './notify';
+
+/** The link key: HKDF-SHA256 of the blind-index key under its own label, so neither key reveals the other. */
+const linkKey = (keyring: Keyring): Buffer =>
+  Buffer.from(hkdfSync('sha256', keyring.blindIndexKey, Buffer.alloc(0), 'custodian/consent-link/v1', 32));
+
+const mac = (keyring: Keyring, body: string) => createHmac('sha256', linkKey(keyring)).update(body).digest();
+
+/** A link token scoped to one consent round, expiring with its response window. */
+export const consentToken = (keyring: Keyring, claims: ConsentTokenClaims): string => {
+  const body = tokenBody(claims);
+  return `${body}.${mac(keyring, body).toString('base64url')}`;
+};
+
+export type TokenVerdict =
+  { valid: true; claims: ConsentTokenClaims } | { valid: false; reason: 'malformed' | 'signature' | 'expired' };
+
+/** Checks the MAC in constant time, then the expiry. The claims are trusted only when valid. */
+export const verifyConsentToken = (keyring: Keyring, token: string, now: Date): TokenVerdict => {
+  const parts = splitToken(token);
+  if (!parts) return { valid: false, reason: 'malformed' };
+  const presented = Buffer.from(parts.mac, 'base64url');
+  const expected = mac(keyring, parts.body);
+  if (presented.length !== expected.length || !timingSafeEqual(presented, expected))
+    return { valid: false, reason: 'signature' };
+  if (now.getTime() >= parts.claims.expiresAt) return { valid: false, reason: 'expired' };
+  return { valid: true, claims: parts.claims };
+};
+
+export interface ConsentDeps {
+  db: Db;
+  keyring: Keyring;
+  catalog: Catalog;
+  config: Config;
+  logger: Logger;
+  clock: () => Date;
+}
+
+export type RecordRequestInput = Omit<
+  ConsentInput,
+  'respondWithinMs' | 'remindEveryMs' | 'maxReminders' | 'validForMs'
+> & {
+  requestedAt: number;
+  respondBy: number;
+};
+
+export interface SendConsentMessageInput {
+  consentId: string;
+  subjectId: string;
+  noticeId: string;
+  round: number;
+  template: 'consent-request' | 'consent-reminder';
+  /** `request` or `reminder-<n>`: with the workflow ID and round, the message's idempotency key. */
+  step: string;
+  /** The end of the response window (epoch ms): the link expires with it. */
+  expiresAt: number;
+}
+
+export interface RecordDecisionInput {
+  consentId: string;
+  round: number;
+  decision: ConsentDecision;
+  decidedAt: number;
+  validUntil?: number;
+  by: ConsentActor;
+}
+
+export interface RecordWithdrawalInput {
+  consentId: string;
+  round: number;
+  withdrawnAt: number;
+  by: ConsentActor;
+}
+
+const notFound = (id: string) => ApplicationFailure.nonRetryable(`consent ${id} was not found`, 'ConsentNotFound');
+const conflict = (id: string, status: string, doing: string) =>
+  ApplicationFailure.nonRetryable(`consent ${id} is ${status}: it cannot be ${doing}`, `consent-${status}`);
+
+const execution = () => {
+  const e = Context.current().info.workflowExecution;
+  return { workflowId: e?.workflowId ?? null, runId: e?.runId ?? null };
+};
+
+/**
+ * The consent process's effects. Each is idempotent (the row's status and round decide whether it is done;
+ * events and audit entries are keyed by workflow ID + round + step) and audited in the same transaction.
+ */
+export const consentActivities = (d: ConsentDeps) => {
+  let notifier: ReturnType<typeof notifyActivities> | undefined;
+  const notify = () => (notifier ??= notifyActivities(d));
+  const key = (consentId: string, round: number, step: string) =>
+    `${consentWorkflowId(consentId)}:round-${round}:${step}`;
+
+  return {
+    /** Opens a round: inserts the consent (round 1) or reopens it for a renewal (a later round). */
+    async recordConsentRequest(input: RecordRequestInput): Promise<void> {
+      const at = new Date(input.requestedAt);
+      const respondBy = new Date(input.respondBy);
+      await d.db.transaction(async (tx) => {
+        const [row] = await tx.select().from(consents).where(eq(consents.id, input.consentId)).for('update');
+        if (row && row.round >= input.round) return;
+        if (!row) {
+          await tx.insert(consents).values({
+            id: input.consentId,
+            subjectId: input.subjectId,
+            noticeId: input.noticeId,
+            purpose: input.purpose,
+            channel: input.channel,
+            round: input.round,
+            requestedBy: input.requestedBy,
+            requestedAt: at,
+            respondBy,
+          });
+        } else {
+          await tx
+            .update(consents)
+            .set({
+              status: 'requested',
+              round: input.round,
+              requestedAt: at,
+              respondBy,
+              decidedAt: null,
+              validUntil: null,
+              withdrawnAt: null,
+              updatedAt: at,
+            })
+            .where(eq(consents.id, input.consentId));
+        }
+        const type = input.round === 1 ? 'requested' : 'renewed';
+        const idempotencyKey = key(input.consentId, input.round, type);
+        await tx
+          .insert(consentEvents)
+          .values({
+            consentId: input.consentId,
+            round: input.round,
+            type,
+            at,
+            actor: input.requestedBy,
+            idempotencyKey,
+            ...execution(),
+          })
+          .onConflictDoNothing();
+        await appendAudit(tx, {
+          actor: input.requestedBy,
+          action: input.round === 1 ? 'consent.request-recorded' : 'consent.renewal-requested',
+          targetType: 'consent',
+          targetId: input.consentId,
+          ...execution(),
+          details: { round: input.round, subjectId: input.subjectId, noticeId: input.noticeId, purpose: input.purpose },
+          idempotencyKey,
+        });
+      });
+    },
+
+    /** Sends the request or a reminder with a fresh link; the token is made here and never enters history. */
+    async sendConsentMessage(input: SendConsentMessageInput): Promise<NotificationSent> {
+      const token = consentToken(d.keyring, {
+        consentId: input.consentId,
+        round: input.round,
+        expiresAt: input.expiresAt,
+      });
+      return notify().sendNotification({
+        idempotencyKey: key(input.consentId, input.round, input.step),
+        template: input.template,
+        subjectId: input.subjectId,
+        noticeId: input.noticeId,
+        link: `${d.config.CUSTODIAN_PUBLIC_URL.replace(/\/$/, '')}/consent/${token}`,
+      });
+    },
+
+    /** Records a grant or a refusal and returns its signed receipt (the stored one on a retry). */
+    async recordConsentDecision(input: RecordDecisionInput): Promise<SignedReceipt> {
+      const status = input.decision === 'grant' ? 'granted' : 'denied';
+      return d.db.transaction(async (tx) => {
+        const [row] = await tx.select().from(consents).where(eq(consents.id, input.consentId)).for('update');
+        if (!row) throw notFound(input.consentId);
+        if (row.round === input.round && row.status === status && row.receipt) return row.receipt as SignedReceipt;
+        if (row.round !== input.round || row.status !== 'requested')
+          throw conflict(input.consentId, row.status, 'decided');
+        const notice = await getNotice(d.db, row.noticeId).catch(() => {
+          throw ApplicationFailure.nonRetryable(`notice ${row.noticeId} was not found`, 'NoticeNotFound');
+        });
+        const [subject] = await tx
+          .select({ jurisdiction: subjects.jurisdiction, locale: subjects.locale })
+          .from(subjects)
+          .where(eq(subjects.id, row.subjectId));
+        const decidedAt = new Date(input.decidedAt);
+        const validUntil = input.validUntil === undefined ? undefined : new Date(input.validUntil);
+        const events: { type: ConsentEventType; at: Date; validUntil?: Date }[] = [
+          { type: row.round === 1 ? 'requested' : 'renewed', at: row.requestedAt },
+          { type: status === 'granted' ? 'given' : 'refused', at: decidedAt, ...(validUntil ? { validUntil } : {}) },
+        ];
+        const language: NoticeLocale = (NOTICE_LOCALES as readonly string[]).includes(subject?.locale ?? '')
+          ? (subject!.locale as NoticeLocale)
+          : 'zh-CN';
+        const receipt = signReceipt(
+          d.keyring,
+          buildReceipt(d.catalog, {
+            receiptId: randomUUID(),
+            consentId: row.id,
+            subjectId: row.subjectId,
+            jurisdiction: subject?.jurisdiction ?? 'CN',
+            issuedAt: d.clock(),
+            notice,
+            language,
+            storageLocation: 'CN',
+            collectionMethod: input.by.method,
+            withdrawalUri: `${d.config.CUSTODIAN_PUBLIC_URL.replace(/\/$/, '')}/consent`,
+            events,
+          }),
+        );
+        await tx
+          .update(consents)
+          .set({ status, decidedAt, validUntil: validUntil ?? null, receipt, updatedAt: decidedAt })
+          .where(eq(consents.id, row.id));
+        // A new grant for the purpose lifts a restriction an earlier withdrawal left.
+        if (status === 'granted')
+          await tx
+            .delete(purposeRestrictions)
+            .where(and(eq(purposeRestrictions.subjectId, row.subjectId), eq(purposeRestrictions.purpose, row.purpose)));
+        const idempotencyKey = key(row.id, row.round, status);
+        await tx
+          .insert(consentEvents)
+          .values({
+            consentId: row.id,
+            round: row.round,
+            type: status,
+            at: decidedAt,
+            actor: input.by.actor,
+            idempotencyKey,
+            ...execution(),
+          })
+          .onConflictDoNothing();
+        await appendAudit(tx, {
+          actor: input.by.actor,
+          apiKeyId: input.by.apiKeyId ?? null,
+          action: `consent.${status}`,
+          targetType: 'consent',
+          targetId: row.id,
+          ...execution(),
+          details: {
+            round: row.round,
+            subjectId: row.subjectId,
+            purpose: row.purpose,
+            method: input.by.method,
+            receiptId: receipt.receipt.receiptId,
+            keyId: receipt.keyId,
+          },
+          idempotencyKey,
+        });
+        return receipt;
+      });
+    },
+
+    /** Ends a grant: the purpose is restricted for the subject, in the same transaction as the audit entry. */
+    async recordConsentWithdrawal(input: RecordWithdrawalInput): Promise<void> {
+      await d.db.transaction(async (tx) => {
+        const [row] = await tx.select().from(consents).where(eq(consents.id, input.consentId)).for('update');
+        if (!row) throw notFound(input.consentId);
+        if (row.round === input.round && row.status === 'withdrawn') return;
+        if (row.round !== input.round || row.status !== 'granted')
+          throw conflict(input.consentId, row.status, 'withdrawn');
+        const at = new Date(input.withdrawnAt);
+        await tx
+          .update(consents)
+          .set({ status: 'withdrawn', withdrawnAt: at, updatedAt: at })
+          .where(eq(consents.id, row.id));
+        await tx
+          .insert(purposeRestrictions)
+          .values({ subjectId: row.subjectId, purpose: row.purpose, consentId: row.id, reason: 'consent-withdrawn' })
+          .onConflictDoUpdate({
+            target: [purposeRestrictions.subjectId, purposeRestrictions.purpose],
+            set: { consentId: row.id, reason: 'consent-withdrawn' },
+          });
+        const idempotencyKey = key(row.id, row.round, 'withdrawn');
+        await tx
+          .insert(consentEvents)
+          .values({
+            consentId: row.id,
+            round: row.round,
+            type: 'withdrawn',
+            at,
+            actor: input.by.actor,
+            idempotencyKey,
+            ...execution(),
+          })
+          .onConflictDoNothing();
+        await appendAudit(tx, {
+          actor: input.by.actor,
+          apiKeyId: input.by.apiKeyId ?? null,
+          action: 'consent.withdrawn',
+          targetType: 'consent',
+          targetId: row.id,
+          ...execution(),
+          details: {
+            round: row.round,
+            subjectId: row.subjectId,
+            purpose: row.purpose,
+            method: input.by.method,
+            restricted: true,
+          },
+          idempotencyKey,
+        });
+      });
+    },
+
+    /** Closes an unanswered round at the end of its window. */
+    async expireConsent(input: { consentId: string; round: number; at: number }): Promise<void> {
+      await d.db.transaction(async (tx) => {
+        const [row] = await tx.select().from(consents).where(eq(consents.id, input.consentId)).for('update');
+        if (!row) throw notFound(input.consentId);
+        if (row.round === input.round && row.status === 'expired') return;
+        if (row.round !== input.round || row.status !== 'requested')
+          throw conflict(input.consentId, row.status, 'expired');
+        const at = new Date(input.at);
+        await tx.update(consents).set({ status: 'expired', updatedAt: at }).where(eq(consents.id, row.id));
+        const idempotencyKey = key(row.id, row.round, 'expired');
+        await tx
+          .insert(consentEvents)
+          .values({
+            consentId: row.id,
+            round: row.round,
+            type: 'expired',
+            at,
+            actor: 'system',
+            idempotencyKey,
+            ...execution(),
+          })
+          .onConflictDoNothing();
+        await appendAudit(tx, {
+          actor: 'system',
+          action: 'consent.expired',
+          targetType: 'consent',
+          targetId: row.id,
+          ...execution(),
+          details: { round: row.round, subjectId: row.subjectId, purpose: row.purpose },
+          idempotencyKey,
+        });
+      });
+    },
+  };
+};

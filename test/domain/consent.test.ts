@@ -1,0 +1,98 @@
+import { describe, expect, it } from 'vitest';
+import { consentToken, verifyConsentToken } from '../../activities/consents';
+import {
+  ConsentConflict,
+  ConsentRequest,
+  decide,
+  expire,
+  parseDuration,
+  withdraw,
+  type ConsentState,
+} from '../../domain/consent';
+import { generateKeyFile, parseKeyring } from '../../runtime/keyring';
+
+const keyring = parseKeyring(generateKeyFile(), 'test');
+const consentId = '6f1c2a34-5b6d-4e7f-8a9b-0c1d2e3f4a5b';
+const now = new Date('2026-06-01T00:00:00Z');
+const claims = { consentId, round: 1, expiresAt: now.getTime() + 60_000 };
+
+describe('consent durations', () => {
+  it('reads ISO 8601 and words, in milliseconds', () => {
+    expect(parseDuration('P30D')).toBe(30 * 86_400_000);
+    expect(parseDuration('PT1H30M')).toBe(5_400_000);
+    expect(parseDuration('PT2S')).toBe(2000);
+    expect(parseDuration('30 seconds')).toBe(30_000);
+    expect(parseDuration('1 day')).toBe(86_400_000);
+    expect(parseDuration('P1Y')).toBeUndefined();
+    expect(parseDuration('soon')).toBeUndefined();
+  });
+
+  it('refuses a request with a duration under a second or unreadable', () => {
+    const base = { subjectId: consentId, noticeId: consentId, channel: 'email', maxReminders: 2 };
+    const ok = ConsentRequest.parse({ ...base, respondWithin: 'P14D', remindEvery: 'P3D', validFor: 'P365D' });
+    expect(ok.respondWithin).toBe(14 * 86_400_000);
+    expect(
+      ConsentRequest.safeParse({ ...base, respondWithin: 'PT0S', remindEvery: '1 second', validFor: 'P1D' }).success,
+    ).toBe(false);
+    expect(
+      ConsentRequest.safeParse({ ...base, respondWithin: 'P1M', remindEvery: '1 second', validFor: 'P1D' }).success,
+    ).toBe(false);
+  });
+});
+
+describe('consent transitions', () => {
+  const open: ConsentState = { consentId, round: 1, status: 'requested', reminders: 0, respondBy: 1000 };
+  const code = (f: () => unknown) => {
+    try {
+      f();
+    } catch (err) {
+      expect(err).toBeInstanceOf(ConsentConflict);
+      return (err as ConsentConflict).code;
+    }
+    return undefined;
+  };
+
+  it('grants within the window with a validity, and refuses every other move with a code', () => {
+    const granted = decide(open, 'grant', 500, 100);
+    expect(granted).toMatchObject({ status: 'granted', decidedAt: 500, validUntil: 600 });
+    expect(code(() => decide(granted, 'grant', 501, 100))).toBe('consent-granted');
+    expect(code(() => decide(granted, 'deny', 501, 100))).toBe('consent-granted');
+    expect(code(() => decide(open, 'grant', 1000, 100))).toBe('consent-expired');
+    expect(code(() => decide(expire(open), 'deny', 10, 100))).toBe('consent-expired');
+    expect(code(() => withdraw(open, 10))).toBe('consent-not-granted');
+    const withdrawn = withdraw(granted, 550);
+    expect(withdrawn).toMatchObject({ status: 'withdrawn', withdrawnAt: 550 });
+    expect(code(() => withdraw(withdrawn, 551))).toBe('consent-withdrawn');
+    expect(code(() => expire(granted))).toBe('consent-granted');
+  });
+});
+
+describe('consent link tokens', () => {
+  const token = consentToken(keyring, claims);
+
+  it('verifies its own token and reads the consent, round and expiry from it', () => {
+    expect(token.startsWith(`${consentId}.1.`)).toBe(true);
+    expect(verifyConsentToken(keyring, token, now)).toEqual({ valid: true, claims });
+  });
+
+  it('refuses a tampered token: another consent, round, expiry or MAC', () => {
+    const [id, round, exp, mac] = token.split('.') as [string, string, string, string];
+    const other = '7f1c2a34-5b6d-4e7f-8a9b-0c1d2e3f4a5b';
+    const flipped = (mac[0] === 'A' ? 'B' : 'A') + mac.slice(1);
+    for (const tampered of [
+      [other, round, exp, mac],
+      [id, '2', exp, mac],
+      [id, round, String(Number(exp) + 3600), mac],
+      [id, round, exp, flipped],
+    ])
+      expect(verifyConsentToken(keyring, tampered.join('.'), now)).toEqual({ valid: false, reason: 'signature' });
+    expect(verifyConsentToken(keyring, `${token}x`, now)).toEqual({ valid: false, reason: 'malformed' });
+    expect(verifyConsentToken(keyring, '', now)).toEqual({ valid: false, reason: 'malformed' });
+  });
+
+  it('refuses a token of another keyring, and an expired one', () => {
+    const foreign = parseKeyring(generateKeyFile(), 'other');
+    expect(verifyConsentToken(foreign, token, now)).toEqual({ valid: false, reason: 'signature' });
+    expect(verifyConsentToken(keyring, token, new Date(claims.expiresAt))).toEqual({ valid: false, reason: 'expired' });
+  });
+});
