@@ -7,6 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { inject } from 'vitest';
 import { isRunning } from '../../runtime/stale-process';
 import { devServerPidFile, startDevServer, type DevServer } from '../../runtime/temporal-server';
+import { waitFor } from '../helpers/wait';
 import { startAndAbandon } from './stale-helpers';
 
 let dir: string;
@@ -17,7 +18,7 @@ beforeAll(async () => {
 });
 afterAll(() => rm(dir, { recursive: true, force: true }));
 
-const answers = async (address: string) => {
+const answersOnce = async (address: string) => {
   const connection = await Connection.connect({ address, connectTimeout: 5000 });
   try {
     await connection.workflowService.getSystemInfo({});
@@ -26,6 +27,8 @@ const answers = async (address: string) => {
     await connection.close();
   }
 };
+/** Whether the server answers within 30 s: on a loaded machine one connect attempt can miss its deadline. */
+const answers = (address: string) => waitFor(() => answersOnce(address), `a Temporal server at ${address}`, 30_000);
 
 describe('Temporal dev server on a database file', { timeout: 180_000 }, () => {
   it('stops a dev server a killed start left running on the same file, then serves; the files are 0600', async () => {
