@@ -1,5 +1,6 @@
 import type { Resource } from './resource';
 import { auditRoutes } from './routes/audit';
+import { consentRoutes } from './routes/consents';
 import { notificationRoutes } from './routes/notifications';
 import { noticeRoutes } from './routes/notices';
 import { receiptRoutes } from './routes/receipts';
@@ -16,4 +17,5 @@ export const resources: Resource[] = [
   noticeRoutes,
   notificationRoutes,
   receiptRoutes,
+  consentRoutes,
 ];

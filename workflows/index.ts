@@ -1,2 +1,3 @@
 export { selfCheck } from './self-check';
 export { subjectImport } from './subject-import';
+export { consent } from './consent';

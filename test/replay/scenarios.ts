@@ -4,11 +4,14 @@ import { join } from 'node:path';
 import type { Client, WorkflowHandle } from '@temporalio/client';
 import { stageImportFile } from '../../activities/import-staging';
 import type { Database } from '../../db/client';
-import { importWorkflowId, selfCheckWorkflowId } from '../../domain/ids';
+import type { ConsentInput } from '../../domain/consent';
+import { consentWorkflowId, importWorkflowId, selfCheckWorkflowId } from '../../domain/ids';
 import type { SubjectImportInput } from '../../domain/subject-import';
 import type { Keyring } from '../../runtime/keyring';
-import { selfCheck, subjectImport } from '../../workflows';
+import { consent, selfCheck, subjectImport } from '../../workflows';
+import { consentStateQuery, denyUpdate, grantUpdate, withdrawUpdate } from '../../workflows/consent';
 import { importProgressQuery } from '../../workflows/subject-import';
+import { insertNotice, insertSubject } from '../helpers/notifications';
 import { writeSubjectFile } from '../helpers/subject-files';
 import { waitFor } from '../helpers/wait';
 
@@ -58,6 +61,44 @@ const startImport = async (
   });
 };
 
+/** Starts a consent request for a new subject and notice, and waits until the request is recorded and sent. */
+const startConsent = async (
+  { client, taskQueue, database, keyring }: ScenarioContext,
+  o: Partial<ConsentInput> = {},
+) => {
+  const subjectId = await insertSubject(database.db, keyring, { locale: 'en', email: 'recorded@example.com' });
+  const noticeId = await insertNotice(database.db);
+  const consentId = randomUUID();
+  const handle = await client.workflow.start(consent, {
+    taskQueue,
+    workflowId: consentWorkflowId(consentId),
+    args: [
+      {
+        consentId,
+        subjectId,
+        noticeId,
+        purpose: 'marketing',
+        channel: 'email',
+        respondWithinMs: 60_000,
+        remindEveryMs: 60_000,
+        maxReminders: 0,
+        validForMs: 86_400_000,
+        requestedBy: 'recorded',
+        round: 1,
+        ...o,
+      },
+    ],
+  });
+  await waitFor(async () => {
+    const history = await handle.fetchHistory();
+    const done = history.events?.filter((e) => e.activityTaskCompletedEventAttributes).length ?? 0;
+    return done >= 2 ? true : undefined;
+  }, 'the request recorded and sent');
+  return handle;
+};
+
+const onBehalf = { actor: 'recorded', method: 'on-behalf' as const };
+
 /**
  * Named scenarios per workflow type exported from workflows/: one per branch of the workflow (happy
  * path, continue-as-new, cancellation, each failure path). `npm run replay:record` runs them on a real
@@ -75,6 +116,43 @@ export const scenarios: Record<string, Record<string, Scenario>> = {
           args: [{ checkId, token: 'recorded' }],
         }),
       );
+    },
+  },
+  consent: {
+    /** Reminded, then granted: the run waits for withdrawal or the end of the validity (recorded while it waits). */
+    granted: async (ctx) => {
+      const handle = await startConsent(ctx, { remindEveryMs: 1_000, maxReminders: 3 });
+      await waitFor(
+        async () => ((await handle.query(consentStateQuery)).reminders >= 1 ? true : undefined),
+        'a reminder',
+      );
+      await handle.executeUpdate(grantUpdate, { args: [onBehalf] });
+      return handle;
+    },
+    /** Refused: the receipt is issued and the run ends. */
+    denied: async (ctx) => {
+      const handle = await startConsent(ctx);
+      await handle.executeUpdate(denyUpdate, { args: [onBehalf] });
+      return settled(handle);
+    },
+    /** Unanswered: one reminder, then the window closes. */
+    expired: async (ctx) =>
+      settled(await startConsent(ctx, { respondWithinMs: 2_500, remindEveryMs: 1_000, maxReminders: 1 })),
+    /** Granted, then withdrawn: the purpose is restricted and the run ends. */
+    withdrawn: async (ctx) => {
+      const handle = await startConsent(ctx);
+      await handle.executeUpdate(grantUpdate, { args: [onBehalf] });
+      await handle.executeUpdate(withdrawUpdate, { args: [onBehalf] });
+      return settled(handle);
+    },
+    /** Granted until the validity ends: the first run continues as new with the renewal request. */
+    renewed: async (ctx) => {
+      const handle = await startConsent(ctx, { validForMs: 1_500 });
+      await handle.executeUpdate(grantUpdate, { args: [onBehalf] });
+      const first = ctx.client.workflow.getHandle(handle.workflowId, handle.firstExecutionRunId, { followRuns: false });
+      await first.result().catch(() => {});
+      await handle.terminate('recorded');
+      return first;
     },
   },
   subjectImport: {

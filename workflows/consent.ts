@@ -1,0 +1,179 @@
+import {
+  ApplicationFailure,
+  allHandlersFinished,
+  condition,
+  continueAsNew,
+  defineQuery,
+  defineUpdate,
+  log,
+  proxyActivities,
+  setHandler,
+  type ActivityOptions,
+} from '@temporalio/workflow';
+import type { Activities } from '../activities';
+import {
+  CONSENT_NON_RETRYABLE,
+  CONSENT_STATE_QUERY,
+  ConsentConflict,
+  decide,
+  expire,
+  withdraw,
+  type ConsentActor,
+  type ConsentDecision,
+  type ConsentInput,
+  type ConsentState,
+} from '../domain/consent';
+import type { SignedReceipt } from '../domain/consent-receipt';
+
+export const io = {
+  startToCloseTimeout: '1 minute',
+  retry: { maximumAttempts: 10, nonRetryableErrorTypes: CONSENT_NON_RETRYABLE },
+} satisfies ActivityOptions;
+
+const { recordConsentRequest, sendConsentMessage, recordConsentDecision, recordConsentWithdrawal, expireConsent } =
+  proxyActivities<Activities>(io);
+
+export interface ConsentDecisionResult {
+  status: 'granted' | 'denied';
+  receipt: SignedReceipt;
+}
+
+export interface ConsentWithdrawalResult {
+  status: 'withdrawn';
+  withdrawnAt: string;
+}
+
+export const grantUpdate = defineUpdate<ConsentDecisionResult, [ConsentActor]>('grant');
+export const denyUpdate = defineUpdate<ConsentDecisionResult, [ConsentActor]>('deny');
+export const withdrawUpdate = defineUpdate<ConsentWithdrawalResult, [ConsentActor]>('withdraw');
+export const consentStateQuery = defineQuery<ConsentState>(CONSENT_STATE_QUERY);
+
+export type ConsentOutcome = Pick<ConsentState, 'consentId' | 'round' | 'status'>;
+
+/** A refused transition as the update's failure: its type is the API's problem code. */
+const refused = (err: unknown): never => {
+  if (err instanceof ConsentConflict) throw ApplicationFailure.nonRetryable(err.message, err.code);
+  throw err;
+};
+
+/**
+ * One consent round: the request, reminders every `remindEveryMs` up to `maxReminders`, expiry at the end of
+ * the window; a grant lasts `validForMs` (or until withdrawn) and is then renewed by continuing as new.
+ * Decisions and withdrawal are updates whose validators refuse illegal transitions, so a refusal leaves no event.
+ */
+export async function consent(input: ConsentInput): Promise<ConsentOutcome> {
+  const requestedAt = Date.now();
+  let state: ConsentState = {
+    consentId: input.consentId,
+    round: input.round,
+    status: 'requested',
+    reminders: 0,
+    respondBy: requestedAt + input.respondWithinMs,
+  };
+  setHandler(consentStateQuery, () => state);
+
+  // A decision can arrive before the request is recorded: its record waits for the request's.
+  let recorded = false;
+  const decideWith = (decision: ConsentDecision) => async (by: ConsentActor) => {
+    state = decide(state, decision, Date.now(), input.validForMs);
+    await condition(() => recorded);
+    const receipt = await recordConsentDecision({
+      consentId: input.consentId,
+      round: input.round,
+      decision,
+      decidedAt: state.decidedAt!,
+      validUntil: state.validUntil,
+      by,
+    });
+    return { status: decision === 'grant' ? ('granted' as const) : ('denied' as const), receipt };
+  };
+  const validateDecision = (decision: ConsentDecision) => (_by: ConsentActor) => {
+    try {
+      decide(state, decision, Date.now(), input.validForMs);
+    } catch (err) {
+      refused(err);
+    }
+  };
+  setHandler(grantUpdate, decideWith('grant'), { validator: validateDecision('grant') });
+  setHandler(denyUpdate, decideWith('deny'), { validator: validateDecision('deny') });
+  setHandler(
+    withdrawUpdate,
+    async (by) => {
+      state = withdraw(state, Date.now());
+      await recordConsentWithdrawal({
+        consentId: input.consentId,
+        round: input.round,
+        withdrawnAt: state.withdrawnAt!,
+        by,
+      });
+      return { status: 'withdrawn' as const, withdrawnAt: new Date(state.withdrawnAt!).toISOString() };
+    },
+    {
+      validator: (_by: ConsentActor) => {
+        try {
+          withdraw(state, Date.now());
+        } catch (err) {
+          refused(err);
+        }
+      },
+    },
+  );
+
+  await recordConsentRequest({
+    consentId: input.consentId,
+    subjectId: input.subjectId,
+    noticeId: input.noticeId,
+    purpose: input.purpose,
+    channel: input.channel,
+    requestedBy: input.requestedBy,
+    round: input.round,
+    requestedAt,
+    respondBy: state.respondBy,
+  });
+  recorded = true;
+  const send = async (template: 'consent-request' | 'consent-reminder', step: string) => {
+    try {
+      await sendConsentMessage({
+        consentId: input.consentId,
+        subjectId: input.subjectId,
+        noticeId: input.noticeId,
+        round: input.round,
+        template,
+        step,
+        expiresAt: state.respondBy,
+      });
+    } catch (err) {
+      // The request stays open: an owner can still record the answer on the subject's behalf.
+      log.warn('a consent message could not be sent', {
+        step,
+        failureType: (err as { cause?: { type?: string } }).cause?.type,
+      });
+    }
+  };
+  if (state.status === 'requested') await send('consent-request', 'request');
+
+  while (state.status === 'requested') {
+    const left = state.respondBy - Date.now();
+    if (left <= 0) break;
+    const remind = state.reminders < input.maxReminders && input.remindEveryMs < left;
+    if (await condition(() => state.status !== 'requested', remind ? input.remindEveryMs : left)) break;
+    if (remind && state.status === 'requested') {
+      state = { ...state, reminders: state.reminders + 1 };
+      await send('consent-reminder', `reminder-${state.reminders}`);
+    }
+  }
+  if (state.status === 'requested') {
+    state = expire(state);
+    await expireConsent({ consentId: input.consentId, round: input.round, at: Date.now() });
+  }
+  if (state.status === 'granted') {
+    const left = state.validUntil! - Date.now();
+    const withdrawn = left > 0 ? await condition(() => state.status === 'withdrawn', left) : false;
+    if (!withdrawn) {
+      await condition(allHandlersFinished);
+      return await continueAsNew<typeof consent>({ ...input, round: input.round + 1 });
+    }
+  }
+  await condition(allHandlersFinished);
+  return { consentId: state.consentId, round: state.round, status: state.status };
+}
