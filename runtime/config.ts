@@ -70,7 +70,7 @@ const Env = z.object({
   CUSTODIAN_KEYRING: optionalString,
   CUSTODIAN_KEY_FILE: optionalString,
   /** Where subjects reach this deployment: consent links are `<this>/consent/<token>`. */
-  CUSTODIAN_PUBLIC_URL: optionalString.pipe(z.url({ protocol: /^https?$/ }).default('http://localhost:8080')),
+  CUSTODIAN_PUBLIC_URL: optionalString.pipe(z.url({ protocol: /^https?$/ }).default('http://localhost:3000')),
   /** The notifier: `log` (default: a line per message, no address or text), `webhook` (signed JSON POST) or `smtp`. */
   CUSTODIAN_NOTIFY_CHANNEL: z.enum(['log', 'webhook', 'smtp']).default('log'),
   CUSTODIAN_NOTIFY_WEBHOOK_URL: optionalString.pipe(z.url({ protocol: /^https?$/ }).optional()),
