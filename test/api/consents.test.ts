@@ -120,6 +120,10 @@ describe('consent workflow over the API', () => {
     await conflict(await decide(id, 'deny'), 'consent-granted');
     expect(await get(id)).toEqual(before);
     expect(before.receipt?.receipt.receiptId).toBe(decided.receipt.receipt.receiptId);
+    // The validator refused them before acceptance: the history holds the one accepted update.
+    const history = await api.temporal.workflow.getHandle(consentWorkflowId(id)).fetchHistory();
+    const updates = (history.events ?? []).filter((e) => e.workflowExecutionUpdateAcceptedEventAttributes);
+    expect(updates).toHaveLength(1);
   });
 
   it('expires an unanswered request after its window; a decision after expiry is refused', async () => {
@@ -171,7 +175,14 @@ describe('consent workflow over the API', () => {
     expect(entry?.workflowId).toBe(consentWorkflowId(id));
     expect(entry?.runId).toMatch(/^[0-9a-f-]{36}$/);
     expect(entry?.apiKeyId).toBeTruthy();
-    expect(JSON.stringify(entry?.details)).not.toContain('li.lei');
+    const entries = await api.database.db.select().from(auditLog).where(eq(auditLog.targetId, id));
+    expect(entries.map((e) => e.action).sort()).toEqual([
+      'consent.granted',
+      'consent.request-recorded',
+      'consent.requested',
+      'consent.withdrawn',
+    ]);
+    expect(JSON.stringify(entries)).not.toContain('li.lei');
 
     await conflict(await post(`/v1/consents/${id}/withdraw`), 'consent-withdrawn');
     expect(await get(id)).toEqual(withdrawn);
