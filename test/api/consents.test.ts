@@ -110,6 +110,19 @@ describe('consent workflow over the API', () => {
     expect(receipt.status).toBe(200);
     expect(await readJson<Decided['receipt']>(receipt)).toEqual(decided.receipt);
 
+    // At the interval: the request and the reminders are about a second apart (never sooner).
+    const times = (
+      await api.database.db
+        .select({ at: notifications.createdAt })
+        .from(notifications)
+        .where(eq(notifications.workflowId, consentWorkflowId(id)))
+    )
+      .map((r) => r.at.getTime())
+      .sort((a, b) => a - b);
+    const gaps = times.slice(1).map((t, i) => t - times[i]!);
+    expect(gaps.length).toBeGreaterThanOrEqual(2);
+    for (const gap of gaps) expect(gap).toBeGreaterThanOrEqual(900);
+    for (const gap of gaps) expect(gap).toBeLessThan(5_000);
     // A negative claim needs time to pass: more than two intervals with no further reminder.
     const reminders = await sent(id, 'consent-reminder');
     await new Promise((r) => setTimeout(r, 2_500));
