@@ -104,6 +104,49 @@ const execution = () => {
   return { workflowId: e?.workflowId ?? null, runId: e?.runId ?? null };
 };
 
+type Tx = Parameters<Parameters<ConsentDeps['db']['transaction']>[0]>[0];
+
+interface ConsentEvent {
+  consentId: string;
+  round: number;
+  type: string;
+  at: Date;
+  /** Who: the audit actor and, through the API, the key used. */
+  by: { actor: string; apiKeyId?: string | null };
+  action: string;
+  details: Record<string, unknown>;
+  idempotencyKey: string;
+}
+
+/** The consent's event row and its audit entry, in the caller's transaction, under one idempotency key. */
+const recordEvent = async (tx: Tx, e: ConsentEvent): Promise<void> => {
+  const { workflowId, runId } = execution();
+  await tx
+    .insert(consentEvents)
+    .values({
+      consentId: e.consentId,
+      round: e.round,
+      type: e.type,
+      at: e.at,
+      actor: e.by.actor,
+      idempotencyKey: e.idempotencyKey,
+      workflowId,
+      runId,
+    })
+    .onConflictDoNothing();
+  await appendAudit(tx, {
+    actor: e.by.actor,
+    apiKeyId: e.by.apiKeyId ?? null,
+    action: e.action,
+    targetType: 'consent',
+    targetId: e.consentId,
+    workflowId,
+    runId,
+    details: e.details,
+    idempotencyKey: e.idempotencyKey,
+  });
+};
+
 /**
  * The consent process's effects. Each is idempotent (the row's status and round decide whether it is done;
  * events and audit entries are keyed by workflow ID + round + step) and audited in the same transaction.
@@ -151,24 +194,13 @@ export const consentActivities = (d: ConsentDeps) => {
         }
         const type = input.round === 1 ? 'requested' : 'renewed';
         const idempotencyKey = key(input.consentId, input.round, type);
-        await tx
-          .insert(consentEvents)
-          .values({
-            consentId: input.consentId,
-            round: input.round,
-            type,
-            at,
-            actor: input.requestedBy,
-            idempotencyKey,
-            ...execution(),
-          })
-          .onConflictDoNothing();
-        await appendAudit(tx, {
-          actor: input.requestedBy,
+        await recordEvent(tx, {
+          consentId: input.consentId,
+          round: input.round,
+          type,
+          at,
+          by: { actor: input.requestedBy },
           action: input.round === 1 ? 'consent.request-recorded' : 'consent.renewal-requested',
-          targetType: 'consent',
-          targetId: input.consentId,
-          ...execution(),
           details: { round: input.round, subjectId: input.subjectId, noticeId: input.noticeId, purpose: input.purpose },
           idempotencyKey,
         });
@@ -242,25 +274,13 @@ export const consentActivities = (d: ConsentDeps) => {
             .delete(purposeRestrictions)
             .where(and(eq(purposeRestrictions.subjectId, row.subjectId), eq(purposeRestrictions.purpose, row.purpose)));
         const idempotencyKey = key(row.id, row.round, status);
-        await tx
-          .insert(consentEvents)
-          .values({
-            consentId: row.id,
-            round: row.round,
-            type: status,
-            at: decidedAt,
-            actor: input.by.actor,
-            idempotencyKey,
-            ...execution(),
-          })
-          .onConflictDoNothing();
-        await appendAudit(tx, {
-          actor: input.by.actor,
-          apiKeyId: input.by.apiKeyId ?? null,
+        await recordEvent(tx, {
+          consentId: row.id,
+          round: row.round,
+          type: status,
+          at: decidedAt,
+          by: input.by,
           action: `consent.${status}`,
-          targetType: 'consent',
-          targetId: row.id,
-          ...execution(),
           details: {
             round: row.round,
             subjectId: row.subjectId,
@@ -296,25 +316,13 @@ export const consentActivities = (d: ConsentDeps) => {
             set: { consentId: row.id, reason: 'consent-withdrawn' },
           });
         const idempotencyKey = key(row.id, row.round, 'withdrawn');
-        await tx
-          .insert(consentEvents)
-          .values({
-            consentId: row.id,
-            round: row.round,
-            type: 'withdrawn',
-            at,
-            actor: input.by.actor,
-            idempotencyKey,
-            ...execution(),
-          })
-          .onConflictDoNothing();
-        await appendAudit(tx, {
-          actor: input.by.actor,
-          apiKeyId: input.by.apiKeyId ?? null,
+        await recordEvent(tx, {
+          consentId: row.id,
+          round: row.round,
+          type: 'withdrawn',
+          at: at,
+          by: input.by,
           action: 'consent.withdrawn',
-          targetType: 'consent',
-          targetId: row.id,
-          ...execution(),
           details: {
             round: row.round,
             subjectId: row.subjectId,
@@ -338,24 +346,13 @@ export const consentActivities = (d: ConsentDeps) => {
         const at = new Date(input.at);
         await tx.update(consents).set({ status: 'expired', updatedAt: at }).where(eq(consents.id, row.id));
         const idempotencyKey = key(row.id, row.round, 'expired');
-        await tx
-          .insert(consentEvents)
-          .values({
-            consentId: row.id,
-            round: row.round,
-            type: 'expired',
-            at,
-            actor: 'system',
-            idempotencyKey,
-            ...execution(),
-          })
-          .onConflictDoNothing();
-        await appendAudit(tx, {
-          actor: 'system',
+        await recordEvent(tx, {
+          consentId: row.id,
+          round: row.round,
+          type: 'expired',
+          at: at,
+          by: { actor: 'system' },
           action: 'consent.expired',
-          targetType: 'consent',
-          targetId: row.id,
-          ...execution(),
           details: { round: row.round, subjectId: row.subjectId, purpose: row.purpose },
           idempotencyKey,
         });
