@@ -36,66 +36,56 @@ type Render = (p: NotificationParams) => RenderedNotification;
 const lines = (...parts: (string | false | undefined)[]) =>
   parts.filter((p): p is string => typeof p === 'string').join('\n');
 
+/** A consent request or reminder: the opening line differs, the notice, link and contact are the same. */
+const consentMessage: Record<
+  NotificationLocale,
+  (p: NotificationParams, subject: string, opening: string) => RenderedNotification
+> = {
+  en: (p, subject, opening) => ({
+    subject,
+    text: lines(
+      opening,
+      '',
+      p.title,
+      '',
+      p.body,
+      '',
+      p.link ? `Answer here: ${p.link}` : 'Reply to this message to answer.',
+      '',
+      `Questions: ${p.handler.contact}`,
+    ),
+  }),
+  'zh-CN': (p, subject, opening) => ({
+    subject,
+    text: lines(
+      opening,
+      '',
+      p.title,
+      '',
+      p.body,
+      '',
+      p.link ? `请在此处答复：${p.link}` : '请回复本消息作答。',
+      '',
+      `如有疑问，请联系：${p.handler.contact}`,
+    ),
+  }),
+};
+
 const TEMPLATES: Record<NotificationTemplate, Record<NotificationLocale, Render>> = {
   'consent-request': {
-    en: (p) => ({
-      subject: `Your consent is requested: ${p.title}`,
-      text: lines(
-        `${p.handler.name} asks for your consent.`,
-        '',
-        p.title,
-        '',
-        p.body,
-        '',
-        p.link ? `Answer here: ${p.link}` : 'Reply to this message to answer.',
-        '',
-        `Questions: ${p.handler.contact}`,
-      ),
-    }),
-    'zh-CN': (p) => ({
-      subject: `请求您的同意：${p.title}`,
-      text: lines(
-        `${p.handler.name}请求您的同意。`,
-        '',
-        p.title,
-        '',
-        p.body,
-        '',
-        p.link ? `请在此处答复：${p.link}` : '请回复本消息作答。',
-        '',
-        `如有疑问，请联系：${p.handler.contact}`,
-      ),
-    }),
+    en: (p) =>
+      consentMessage.en(p, `Your consent is requested: ${p.title}`, `${p.handler.name} asks for your consent.`),
+    'zh-CN': (p) => consentMessage['zh-CN'](p, `请求您的同意：${p.title}`, `${p.handler.name}请求您的同意。`),
   },
   'consent-reminder': {
-    en: (p) => ({
-      subject: `Reminder: your consent is requested: ${p.title}`,
-      text: lines(
+    en: (p) =>
+      consentMessage.en(
+        p,
+        `Reminder: your consent is requested: ${p.title}`,
         `This is a reminder: ${p.handler.name} is still waiting for your answer.`,
-        '',
-        p.title,
-        '',
-        p.body,
-        '',
-        p.link ? `Answer here: ${p.link}` : 'Reply to this message to answer.',
-        '',
-        `Questions: ${p.handler.contact}`,
       ),
-    }),
-    'zh-CN': (p) => ({
-      subject: `提醒：请求您的同意：${p.title}`,
-      text: lines(
-        `温馨提醒：${p.handler.name}仍在等待您的答复。`,
-        '',
-        p.title,
-        '',
-        p.body,
-        '',
-        p.link ? `请在此处答复：${p.link}` : '请回复本消息作答。',
-        '',
-        `如有疑问，请联系：${p.handler.contact}`,
-      ),
-    }),
+    'zh-CN': (p) =>
+      consentMessage['zh-CN'](p, `提醒：请求您的同意：${p.title}`, `温馨提醒：${p.handler.name}仍在等待您的答复。`),
   },
   'transfer-notice': {
     en: (p) => ({
