@@ -1,4 +1,3 @@
-import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -7,6 +6,7 @@ import { appendAudit } from '../../activities/audit';
 import { writeAuditCheckpoint } from '../../activities/audit-checkpoints';
 import { generateKeyFile, parseKeyring, publicKeyPem } from '../../runtime/keyring';
 import { createTestDatabase, type TestDatabase } from '../helpers/db';
+import { runCustodian } from '../helpers/cli';
 
 let database: TestDatabase;
 /** A data directory of its own, so no keyring or checkpoint file of a local `custodian start` is picked up. */
@@ -22,19 +22,8 @@ afterAll(async () => {
   rmSync(dataDir, { recursive: true, force: true });
 });
 
-/** Runs `custodian <args>` through the package's bin, as an operator would with npx. */
 const custodian = (args: string[], env: Record<string, string> = {}) =>
-  new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {
-    const child = spawn(process.execPath, ['bin/custodian.js', ...args], {
-      env: { ...process.env, DATABASE_URL: database.url, CUSTODIAN_DATA_DIR: dataDir, ...env },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
-    child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
-    child.on('exit', (code) => resolve({ code, stdout, stderr }));
-  });
+  runCustodian(args, { DATABASE_URL: database.url, CUSTODIAN_DATA_DIR: dataDir, ...env });
 
 describe('custodian operator commands', () => {
   it('create-api-key makes a user and prints a key once, on stdout only', async () => {

@@ -1,4 +1,3 @@
-import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -8,6 +7,7 @@ import { signReceipt } from '../../activities/consent-receipts';
 import { defaultCatalog } from '../../domain/catalog';
 import { buildReceipt } from '../../domain/consent-receipt';
 import { generateKeyFile, parseKeyring, publicKeyPem } from '../../runtime/keyring';
+import { runCustodian } from '../helpers/cli';
 
 const dir = mkdtempSync(join(tmpdir(), 'custodian-receipt-cli-'));
 const dataDir = mkdtempSync(join(tmpdir(), 'custodian-receipt-cli-data-'));
@@ -53,24 +53,10 @@ const write = (name: string, text: string) => {
  * port, there is no keyring, and the data directory is empty, so the command can only work offline.
  */
 const custodian = (args: string[]) =>
-  new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {
-    const env = Object.fromEntries(
-      Object.entries(process.env).filter(([k]) => !k.startsWith('CUSTODIAN_') && k !== 'DATABASE_URL'),
-    );
-    const child = spawn(process.execPath, ['bin/custodian.js', ...args], {
-      env: {
-        ...env,
-        DATABASE_URL: 'postgres://nobody@127.0.0.1:1/none',
-        TEMPORAL_ADDRESS: '127.0.0.1:1',
-        CUSTODIAN_DATA_DIR: dataDir,
-      },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
-    child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
-    child.on('exit', (code) => resolve({ code, stdout, stderr }));
+  runCustodian(args, {
+    DATABASE_URL: 'postgres://nobody@127.0.0.1:1/none',
+    TEMPORAL_ADDRESS: '127.0.0.1:1',
+    CUSTODIAN_DATA_DIR: dataDir,
   });
 
 describe('custodian verify-receipt (offline)', () => {
