@@ -1,11 +1,9 @@
-import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { signReceipt } from '../../activities/consent-receipts';
-import { defaultCatalog } from '../../domain/catalog';
-import { buildReceipt } from '../../domain/consent-receipt';
 import { generateKeyFile, parseKeyring } from '../../runtime/keyring';
 import { bearer, readJson, seedPrincipal, type Problem } from '../helpers/api';
 import { createTestApp, type TestApp } from '../helpers/services';
+import { testReceipt } from '../helpers/receipts';
 
 let api: TestApp;
 const keys = {} as Record<'owner' | 'auditor' | 'responder', string>;
@@ -18,25 +16,7 @@ beforeAll(async () => {
 });
 afterAll(() => api?.close());
 
-const receipt = () =>
-  buildReceipt(defaultCatalog, {
-    receiptId: randomUUID(),
-    consentId: randomUUID(),
-    subjectId: randomUUID(),
-    jurisdiction: 'CN',
-    issuedAt: new Date('2026-11-29T10:00:00.000Z'),
-    notice: {
-      id: randomUUID(),
-      version: 2,
-      purpose: 'customer-service',
-      textSha256: 'a'.repeat(64),
-      handler: { name: 'New Bureau Ltd', contact: 'dpo@new-bureau.example' },
-    },
-    language: 'en',
-    storageLocation: 'CN',
-    collectionMethod: 'on-behalf',
-    events: [{ type: 'given', at: new Date('2026-11-29T10:00:00.000Z') }],
-  });
+const receipt = () => testReceipt();
 
 const verify = (body: unknown, key = keys.auditor) =>
   api.app.request('/v1/receipts/verify', { method: 'POST', headers: bearer(key), body: JSON.stringify(body) });

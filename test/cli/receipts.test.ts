@@ -4,10 +4,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { signReceipt } from '../../activities/consent-receipts';
-import { defaultCatalog } from '../../domain/catalog';
-import { buildReceipt } from '../../domain/consent-receipt';
 import { generateKeyFile, parseKeyring, publicKeyPem } from '../../runtime/keyring';
 import { runCustodian } from '../helpers/cli';
+import { testReceipt } from '../helpers/receipts';
 
 const dir = mkdtempSync(join(tmpdir(), 'custodian-receipt-cli-'));
 const dataDir = mkdtempSync(join(tmpdir(), 'custodian-receipt-cli-data-'));
@@ -20,12 +19,7 @@ const keyring = parseKeyring(generateKeyFile(), 'test');
 const other = parseKeyring(generateKeyFile(), 'other');
 const signed = signReceipt(
   keyring,
-  buildReceipt(defaultCatalog, {
-    receiptId: randomUUID(),
-    consentId: randomUUID(),
-    subjectId: randomUUID(),
-    jurisdiction: 'CN',
-    issuedAt: new Date('2026-11-29T10:00:00.000Z'),
+  testReceipt({
     notice: {
       id: randomUUID(),
       version: 1,
@@ -35,10 +29,8 @@ const signed = signReceipt(
       previousHandler: { name: 'Old Bureau Ltd' },
     },
     language: 'zh-CN',
-    storageLocation: 'CN',
     collectionMethod: 'web-link',
     withdrawalUri: 'https://custodian.example/consent',
-    events: [{ type: 'given', at: new Date('2026-11-29T10:00:00.000Z') }],
   }),
 );
 
