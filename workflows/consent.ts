@@ -50,10 +50,17 @@ export const consentStateQuery = defineQuery<ConsentState>(CONSENT_STATE_QUERY);
 
 export type ConsentOutcome = Pick<ConsentState, 'consentId' | 'round' | 'status'>;
 
-/** A refused transition as the update's failure: its type is the API's problem code. */
-const refused = (err: unknown): never => {
-  if (err instanceof ConsentConflict) throw ApplicationFailure.nonRetryable(err.message, err.code);
-  throw err;
+/**
+ * An update validator: the transition must be legal now. A refused one fails the update with its conflict
+ * code (the API's problem code) and leaves no event in history.
+ */
+const legal = (transition: () => unknown) => (_by: ConsentActor) => {
+  try {
+    transition();
+  } catch (err) {
+    if (err instanceof ConsentConflict) throw ApplicationFailure.nonRetryable(err.message, err.code);
+    throw err;
+  }
 };
 
 /**
@@ -87,13 +94,8 @@ export async function consent(input: ConsentInput): Promise<ConsentOutcome> {
     });
     return { status: decision === 'grant' ? ('granted' as const) : ('denied' as const), receipt };
   };
-  const validateDecision = (decision: ConsentDecision) => (_by: ConsentActor) => {
-    try {
-      decide(state, decision, Date.now(), input.validForMs);
-    } catch (err) {
-      refused(err);
-    }
-  };
+  const validateDecision = (decision: ConsentDecision) =>
+    legal(() => decide(state, decision, Date.now(), input.validForMs));
   setHandler(grantUpdate, decideWith('grant'), { validator: validateDecision('grant') });
   setHandler(denyUpdate, decideWith('deny'), { validator: validateDecision('deny') });
   setHandler(
@@ -108,15 +110,7 @@ export async function consent(input: ConsentInput): Promise<ConsentOutcome> {
       });
       return { status: 'withdrawn' as const, withdrawnAt: new Date(state.withdrawnAt!).toISOString() };
     },
-    {
-      validator: (_by: ConsentActor) => {
-        try {
-          withdraw(state, Date.now());
-        } catch (err) {
-          refused(err);
-        }
-      },
-    },
+    { validator: legal(() => withdraw(state, Date.now())) },
   );
 
   await recordConsentRequest({
