@@ -138,7 +138,9 @@ export const startDevServer = async (options: DevServerOptions): Promise<DevServ
   if (options.ui && uiPort) args.push('--ui-port', String(uiPort));
   else args.push('--headless');
   // Its own process group: Ctrl-C reaches us, and we stop the server after the worker has drained.
-  const child = spawnPrivate(options.cliPath, args, { stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+  // Without a log reader, no pipe: a server whose reader died would be killed by SIGPIPE at its next log line.
+  const output = options.onLog ? 'pipe' : 'ignore';
+  const child = spawnPrivate(options.cliPath, args, { stdio: ['ignore', output, output], detached: true });
   if (dbFile && child.pid) {
     const record: PidRecord = { pid: child.pid, ownerPid: process.pid, dbFile };
     writeFileSync(devServerPidFile(dbFile), JSON.stringify(record), { mode: 0o600 });
