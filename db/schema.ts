@@ -316,6 +316,11 @@ export const consents = pgTable(
     decidedAt: timestamp('decided_at', { withTimezone: true }),
     validUntil: timestamp('valid_until', { withTimezone: true }),
     withdrawnAt: timestamp('withdrawn_at', { withTimezone: true }),
+    /**
+     * The separate answer for sensitive personal information (PIPL Art. 29) when the notice's purpose touches
+     * `sensitive` catalog fields; null when it touches none or is unanswered. A withdrawal withdraws it too.
+     */
+    sensitiveDecision: text('sensitive_decision', { enum: ['granted', 'refused'] }),
     receipt: jsonb('receipt').$type<Record<string, unknown>>(),
     createdAt: createdAt(),
     updatedAt: timestamp('updated_at', { withTimezone: true }).notNull().defaultNow(),
