@@ -361,3 +361,118 @@ export const purposeRestrictions = pgTable(
   },
   (t) => [primaryKey({ columns: [t.subjectId, t.purpose] })],
 );
+
+/**
+ * A backup (`backup-{id}`): `data` is every table but the wrapped data keys, `keyring` is those keys alone, kept
+ * only for a short retention. `manifest` is the signed manifest (also stored beside the file); phase and bytes
+ * done are written as the activity goes, so a reader sees progress. `status` follows the latest restore test.
+ */
+export const backups = pgTable(
+  'backups',
+  {
+    id: uuid('id').primaryKey(),
+    kind: text('kind', { enum: ['data', 'keyring'] }).notNull(),
+    status: text('status', {
+      enum: ['running', 'completed', 'verified', 'restore-test-failed', 'failed', 'deleted'],
+    })
+      .notNull()
+      .default('running'),
+    /** What the running activity is doing (`export`, `upload`, `manifest`, `done`). */
+    phase: text('phase'),
+    /** Plaintext table bytes exported so far. */
+    bytesDone: bigint('bytes_done', { mode: 'number' }).notNull().default(0),
+    /** The data backup a keyring backup was taken with. */
+    dataBackupId: uuid('data_backup_id'),
+    requestedBy: text('requested_by').notNull(),
+    startedAt: timestamp('started_at', { withTimezone: true }).notNull().defaultNow(),
+    finishedAt: timestamp('finished_at', { withTimezone: true }),
+    /** When the exported snapshot was taken: the data's age (RPO) counts from here. */
+    snapshotAt: timestamp('snapshot_at', { withTimezone: true }),
+    /** Ciphertext bytes in storage. */
+    sizeBytes: bigint('size_bytes', { mode: 'number' }),
+    durationMs: integer('duration_ms'),
+    /** The signed manifest: `{ manifest, signature }` (domain/backup.ts). */
+    manifest: jsonb('manifest').$type<Record<string, unknown>>(),
+    storageKey: text('storage_key'),
+    /** A failure code and message without personal data. */
+    error: text('error'),
+    lastRestoreTestId: uuid('last_restore_test_id'),
+    lastRestoreTestStatus: text('last_restore_test_status', { enum: ['pass', 'fail'] }),
+    lastRestoreTestAt: timestamp('last_restore_test_at', { withTimezone: true }),
+    /** A keyring backup is deleted after this (CUSTODIAN_KEYRING_BACKUP_RETENTION). */
+    retainUntil: timestamp('retain_until', { withTimezone: true }),
+    deletedAt: timestamp('deleted_at', { withTimezone: true }),
+    workflowId: text('workflow_id'),
+    runId: text('run_id'),
+  },
+  (t) => [
+    index('backups_kind_started_idx').on(t.kind, t.startedAt),
+    index('backups_status_idx').on(t.status),
+    index('backups_data_backup_idx').on(t.dataBackupId),
+  ],
+);
+
+/** A restore test of one backup (`restore-test-{id}`): what was compared, what differed, RTO and RPO. */
+export const restoreTests = pgTable(
+  'restore_tests',
+  {
+    id: uuid('id').primaryKey(),
+    backupId: uuid('backup_id')
+      .notNull()
+      .references(() => backups.id),
+    status: text('status', { enum: ['running', 'pass', 'fail'] })
+      .notNull()
+      .default('running'),
+    /** Who started it: `after-backup`, `api`, `schedule`. */
+    trigger: text('trigger').notNull(),
+    requestedBy: text('requested_by').notNull(),
+    phase: text('phase'),
+    /** Ciphertext bytes read so far. */
+    bytesDone: bigint('bytes_done', { mode: 'number' }).notNull().default(0),
+    /** Why it failed: `[{ code, frame?, table?, expected?, actual? }]` (domain/backup.ts RestoreTestReason). */
+    reasons: jsonb('reasons').$type<Record<string, unknown>[]>().notNull().default([]),
+    /** Per table: rows and SHA-256 expected and found. */
+    tables: jsonb('tables').$type<Record<string, unknown>[]>().notNull().default([]),
+    /** Restore duration (recovery time) and the restored data's age when the test started (recovery point). */
+    rtoMs: integer('rto_ms'),
+    rpoMs: bigint('rpo_ms', { mode: 'number' }),
+    startedAt: timestamp('started_at', { withTimezone: true }).notNull().defaultNow(),
+    finishedAt: timestamp('finished_at', { withTimezone: true }),
+    workflowId: text('workflow_id'),
+    runId: text('run_id'),
+  },
+  (t) => [index('restore_tests_backup_idx').on(t.backupId, t.startedAt)],
+);
+
+/**
+ * An operator alert (a page): raised once per idempotency key, sent through the notifier's channel to the
+ * operator. No personal data: a kind, a target reference and a reason code. The incident workflow takes over later.
+ */
+export const alerts = pgTable(
+  'alerts',
+  {
+    id: uuid('id').primaryKey().defaultRandom(),
+    idempotencyKey: text('idempotency_key').notNull(),
+    kind: text('kind').notNull(),
+    targetType: text('target_type').notNull(),
+    targetId: text('target_id').notNull(),
+    reason: text('reason').notNull(),
+    /** Codes, counts and IDs that say more (which frame, which table); never personal values. */
+    details: jsonb('details').$type<Record<string, unknown>>().notNull().default({}),
+    channel: text('channel', { enum: ['log', 'webhook', 'smtp'] }).notNull(),
+    status: text('status', { enum: ['pending', 'sent', 'failed'] })
+      .notNull()
+      .default('pending'),
+    attempts: integer('attempts').notNull().default(0),
+    lastError: text('last_error'),
+    workflowId: text('workflow_id'),
+    runId: text('run_id'),
+    createdAt: createdAt(),
+    sentAt: timestamp('sent_at', { withTimezone: true }),
+  },
+  (t) => [
+    uniqueIndex('alerts_idempotency_key_uq').on(t.idempotencyKey),
+    index('alerts_target_idx').on(t.targetType, t.targetId),
+    index('alerts_created_idx').on(t.createdAt),
+  ],
+);
