@@ -5,6 +5,7 @@ import {
   check,
   customType,
   date,
+  doublePrecision,
   index,
   integer,
   jsonb,
@@ -475,4 +476,82 @@ export const alerts = pgTable(
     index('alerts_target_idx').on(t.targetType, t.targetId),
     index('alerts_created_idx').on(t.createdAt),
   ],
+);
+
+/**
+ * A transfer-notice or re-consent campaign (`campaign-{id}`): what was asked, counters that each committed
+ * batch advances in its own transaction, and the final report. Codes, counts and IDs only.
+ */
+export const campaigns = pgTable('campaigns', {
+  id: uuid('id').primaryKey(),
+  noticeId: uuid('notice_id').notNull(),
+  /** True: one consent workflow per subject (re-consent); false: the transfer notice only. */
+  purposeChanged: boolean('purpose_changed').notNull(),
+  /** The subject filter, each part optional. */
+  jurisdiction: text('jurisdiction'),
+  importId: text('import_id'),
+  /** Subjects per second; null when unlimited. */
+  ratePerSecond: doublePrecision('rate_per_second'),
+  batchSize: integer('batch_size').notNull(),
+  /** Re-consent only: the consent durations (ms) and reminders each consent workflow gets. */
+  consentTerms: jsonb('consent_terms').$type<{
+    respondWithinMs: number;
+    remindEveryMs: number;
+    maxReminders: number;
+    validForMs: number;
+  }>(),
+  status: text('status', { enum: ['running', 'completed', 'cancelled', 'failed'] })
+    .notNull()
+    .default('running'),
+  requestedBy: text('requested_by').notNull(),
+  /** Subjects matching the filter when the campaign began. */
+  total: integer('total').notNull().default(0),
+  /** Subjects reached so far, and what became of them. */
+  targeted: integer('targeted').notNull().default(0),
+  notified: integer('notified').notNull().default(0),
+  consentsRequested: integer('consents_requested').notNull().default(0),
+  failed: integer('failed').notNull().default(0),
+  batches: integer('batches').notNull().default(0),
+  /** The final report, written once when the campaign ends. */
+  report: jsonb('report').$type<Record<string, unknown>>(),
+  /** A failure type, never a message. */
+  error: text('error'),
+  startedAt: timestamp('started_at', { withTimezone: true }).notNull().defaultNow(),
+  finishedAt: timestamp('finished_at', { withTimezone: true }),
+});
+
+/** A committed campaign batch, keyed by the subject ID its page starts after: a retried batch finds its row. */
+export const campaignBatches = pgTable(
+  'campaign_batches',
+  {
+    campaignId: uuid('campaign_id')
+      .notNull()
+      .references(() => campaigns.id, { onDelete: 'cascade' }),
+    /** The subject ID the page starts after; '' for the first page. */
+    startAfter: text('start_after').notNull(),
+    endSubjectId: uuid('end_subject_id').notNull(),
+    subjects: integer('subjects').notNull(),
+    notified: integer('notified').notNull(),
+    consentsRequested: integer('consents_requested').notNull(),
+    failed: integer('failed').notNull(),
+    createdAt: createdAt(),
+  },
+  (t) => [primaryKey({ columns: [t.campaignId, t.startAfter] })],
+);
+
+/** What a campaign did for one subject: notified, consent requested (with the consent's ID) or failed (a type). */
+export const campaignTargets = pgTable(
+  'campaign_targets',
+  {
+    campaignId: uuid('campaign_id')
+      .notNull()
+      .references(() => campaigns.id, { onDelete: 'cascade' }),
+    subjectId: uuid('subject_id').notNull(),
+    outcome: text('outcome', { enum: ['notified', 'consent-requested', 'failed'] }).notNull(),
+    /** The consent a re-consent campaign asked for: a name-based UUID of the campaign and subject IDs. */
+    consentId: uuid('consent_id'),
+    /** A failure type (NoRecipient, NotificationRejected …), never a message. */
+    error: text('error'),
+  },
+  (t) => [primaryKey({ columns: [t.campaignId, t.subjectId] })],
 );
