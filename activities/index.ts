@@ -1,4 +1,5 @@
 import type { Services } from '../runtime/services';
+import { alertActivities } from './alerts';
 import { auditActivities } from './audit';
 import { consentActivities } from './consents';
 import { notifyActivities } from './notify';
@@ -17,6 +18,7 @@ export const createActivities = (s: ActivityDeps) => {
     ...importActivities(d),
     ...notifyActivities(d),
     ...consentActivities(d),
+    ...alertActivities(d),
   };
 };
 export type Activities = ReturnType<typeof createActivities>;

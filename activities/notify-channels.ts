@@ -8,9 +8,10 @@ import type { Logger } from '../runtime/logger';
 /** One message as a channel sends it. `to` is the decrypted address: it lives only for this call. */
 export interface OutgoingMessage {
   idempotencyKey: string;
-  template: NotificationTemplate;
+  /** `operator-alert`: a page to the operator (activities/alerts.ts), not a message to a subject. */
+  template: NotificationTemplate | 'operator-alert';
   locale: NotificationLocale;
-  /** `subject:<id>`: what logs and the outbox name instead of the address. */
+  /** `subject:<id>` (or `operator`): what logs and the outbox name instead of the address. */
   recipientRef: string;
   to: string;
   subject: string;

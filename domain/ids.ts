@@ -4,3 +4,5 @@ export const importWorkflowId = (importId: string) => `import-${importId}`;
 
 export const TASK_QUEUE_DEFAULT = 'custodian';
 export const consentWorkflowId = (consentId: string) => `consent-${consentId}`;
+export const backupWorkflowId = (backupId: string) => `backup-${backupId}`;
+export const restoreTestWorkflowId = (restoreTestId: string) => `restore-test-${restoreTestId}`;

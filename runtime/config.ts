@@ -1,5 +1,6 @@
 import { join, resolve } from 'node:path';
 import { z } from 'zod';
+import { Duration } from '../domain/consent';
 import { TASK_QUEUE_DEFAULT } from '../domain/ids';
 
 const Port = z.coerce.number().int().min(1).max(65535);
@@ -78,6 +79,17 @@ const Env = z.object({
   CUSTODIAN_NOTIFY_WEBHOOK_SECRET: optionalString.pipe(z.string().min(32, 'must be at least 32 characters').optional()),
   /** Per request to the webhook or SMTP server. */
   CUSTODIAN_NOTIFY_TIMEOUT_MS: z.coerce.number().int().min(100).default(10_000),
+  /** Where operator alerts (pages) go: a mail address (the smtp channel's recipient; the webhook's `to`). */
+  CUSTODIAN_ALERT_TO: optionalString.pipe(
+    z
+      .string()
+      .regex(/^[^\r\n@]*[^\s@<>]+@[^\s@<>]+>?$/, 'must be an address, or Name <address>')
+      .optional(),
+  ),
+  /** Backup storage: a directory, default `<data dir>/backups`. */
+  BACKUP_DIR: optionalString,
+  /** How long a keyring backup (the wrapped data keys) is kept: ISO 8601 (`P7D`) or words; default 7 days. */
+  CUSTODIAN_KEYRING_BACKUP_RETENTION: z.string().trim().default('P7D').pipe(Duration),
   SMTP_URL: optionalString.pipe(z.url({ protocol: /^smtps?$/ }).optional()),
   SMTP_FROM: optionalString.pipe(
     z
@@ -121,3 +133,7 @@ export const loadConfig = (env: NodeJS.ProcessEnv = process.env): Config => {
 
 /** Uploads staged for import; the API writes and the workers read it, so it must be shared storage. */
 export const importStagingDir = (config: Config): string => join(config.dataDir, 'imports');
+
+/** Backup storage (`BACKUP_DIR`, default `<data dir>/backups`). */
+export const backupDir = (config: Config): string =>
+  config.BACKUP_DIR ? resolve(config.BACKUP_DIR) : join(config.dataDir, 'backups');

@@ -12,6 +12,7 @@ const FREE_FORM = new Set([
   'CUSTODIAN_KEYRING',
   'CUSTODIAN_KEY_FILE',
   'CUSTODIAN_AUDIT_CHECKPOINT_FILE',
+  'BACKUP_DIR',
 ]);
 
 const errorFor = (env: Record<string, string>) => {
