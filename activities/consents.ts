@@ -5,16 +5,18 @@ import type { Db } from '../db/client';
 import { consentEvents, consents, purposeRestrictions, subjects } from '../db/schema';
 import type { Catalog } from '../domain/catalog';
 import {
+  sensitiveCategories,
   splitToken,
+  subjectLanguage,
   tokenBody,
   type ConsentActor,
   type ConsentDecision,
   type ConsentInput,
   type ConsentTokenClaims,
+  type SensitiveDecision,
 } from '../domain/consent';
 import { buildReceipt, type ConsentEventType, type SignedReceipt } from '../domain/consent-receipt';
 import { consentWorkflowId } from '../domain/ids';
-import { NOTICE_LOCALES, type NoticeLocale } from '../domain/notice';
 import type { Config } from '../runtime/config';
 import type { Keyring } from '../runtime/keyring';
 import type { Logger } from '../runtime/logger';
@@ -36,9 +38,12 @@ export const consentToken = (keyring: Keyring, claims: ConsentTokenClaims): stri
 };
 
 export type TokenVerdict =
-  { valid: true; claims: ConsentTokenClaims } | { valid: false; reason: 'malformed' | 'signature' | 'expired' };
+  | { valid: true; claims: ConsentTokenClaims }
+  | { valid: false; reason: 'malformed' | 'signature' }
+  /** Signed by us but past its window: the claims are authentic (the page still lets a grant be withdrawn). */
+  | { valid: false; reason: 'expired'; claims: ConsentTokenClaims };
 
-/** Checks the MAC in constant time, then the expiry. The claims are trusted only when valid. */
+/** Checks the MAC in constant time, then the expiry. The claims are trusted only when the MAC matched. */
 export const verifyConsentToken = (keyring: Keyring, token: string, now: Date): TokenVerdict => {
   const parts = splitToken(token);
   if (!parts) return { valid: false, reason: 'malformed' };
@@ -46,7 +51,7 @@ export const verifyConsentToken = (keyring: Keyring, token: string, now: Date): 
   const expected = mac(keyring, parts.body);
   if (presented.length !== expected.length || !timingSafeEqual(presented, expected))
     return { valid: false, reason: 'signature' };
-  if (now.getTime() >= parts.claims.expiresAt) return { valid: false, reason: 'expired' };
+  if (now.getTime() >= parts.claims.expiresAt) return { valid: false, reason: 'expired', claims: parts.claims };
   return { valid: true, claims: parts.claims };
 };
 
@@ -85,6 +90,8 @@ export interface RecordDecisionInput {
   decision: ConsentDecision;
   decidedAt: number;
   validUntil?: number;
+  /** The separate answer for sensitive data, where the purpose touches it (PIPL Art. 29). */
+  sensitive?: SensitiveDecision;
   by: ConsentActor;
 }
 
@@ -158,10 +165,14 @@ export const consentActivities = (d: ConsentDeps) => {
     `${consentWorkflowId(consentId)}:round-${round}:${step}`;
 
   return {
-    /** Opens a round: inserts the consent (round 1) or reopens it for a renewal (a later round). */
-    async recordConsentRequest(input: RecordRequestInput): Promise<void> {
+    /**
+     * Opens a round: inserts the consent (round 1) or reopens it for a renewal (a later round). Says whether the
+     * purpose touches sensitive catalog fields, so the workflow asks for that answer separately.
+     */
+    async recordConsentRequest(input: RecordRequestInput): Promise<{ sensitive: boolean }> {
       const at = new Date(input.requestedAt);
       const respondBy = new Date(input.respondBy);
+      const sensitive = sensitiveCategories(d.catalog, input.purpose).length > 0;
       await d.db.transaction(async (tx) => {
         const [row] = await tx.select().from(consents).where(eq(consents.id, input.consentId)).for('update');
         if (row && row.round >= input.round) return;
@@ -188,6 +199,7 @@ export const consentActivities = (d: ConsentDeps) => {
               decidedAt: null,
               validUntil: null,
               withdrawnAt: null,
+              sensitiveDecision: null,
               updatedAt: at,
             })
             .where(eq(consents.id, input.consentId));
@@ -201,10 +213,17 @@ export const consentActivities = (d: ConsentDeps) => {
           at,
           by: { actor: input.requestedBy },
           action: input.round === 1 ? 'consent.request-recorded' : 'consent.renewal-requested',
-          details: { round: input.round, subjectId: input.subjectId, noticeId: input.noticeId, purpose: input.purpose },
+          details: {
+            round: input.round,
+            subjectId: input.subjectId,
+            noticeId: input.noticeId,
+            purpose: input.purpose,
+            sensitive,
+          },
           idempotencyKey,
         });
       });
+      return { sensitive };
     },
 
     /** Sends the request or a reminder with a fresh link; the token is made here and never enters history. */
@@ -241,13 +260,14 @@ export const consentActivities = (d: ConsentDeps) => {
           .where(eq(subjects.id, row.subjectId));
         const decidedAt = new Date(input.decidedAt);
         const validUntil = input.validUntil === undefined ? undefined : new Date(input.validUntil);
+        const valid = validUntil ? { validUntil } : {};
         const events: { type: ConsentEventType; at: Date; validUntil?: Date }[] = [
           { type: row.round === 1 ? 'requested' : 'renewed', at: row.requestedAt },
-          { type: status === 'granted' ? 'given' : 'refused', at: decidedAt, ...(validUntil ? { validUntil } : {}) },
+          { type: status === 'granted' ? 'given' : 'refused', at: decidedAt, ...valid },
+          ...(input.sensitive === 'granted' ? [{ type: 'sensitive-given' as const, at: decidedAt, ...valid }] : []),
+          ...(input.sensitive === 'refused' ? [{ type: 'sensitive-refused' as const, at: decidedAt }] : []),
         ];
-        const language: NoticeLocale = (NOTICE_LOCALES as readonly string[]).includes(subject?.locale ?? '')
-          ? (subject!.locale as NoticeLocale)
-          : 'zh-CN';
+        const language = subjectLanguage(subject?.locale);
         const receipt = signReceipt(
           d.keyring,
           buildReceipt(d.catalog, {
@@ -266,7 +286,14 @@ export const consentActivities = (d: ConsentDeps) => {
         );
         await tx
           .update(consents)
-          .set({ status, decidedAt, validUntil: validUntil ?? null, receipt, updatedAt: decidedAt })
+          .set({
+            status,
+            decidedAt,
+            validUntil: validUntil ?? null,
+            sensitiveDecision: input.sensitive ?? null,
+            receipt,
+            updatedAt: decidedAt,
+          })
           .where(eq(consents.id, row.id));
         // A new grant for the purpose lifts a restriction an earlier withdrawal left.
         if (status === 'granted')
@@ -288,9 +315,31 @@ export const consentActivities = (d: ConsentDeps) => {
             method: input.by.method,
             receiptId: receipt.receipt.receiptId,
             keyId: receipt.keyId,
+            ...(input.sensitive ? { sensitive: input.sensitive } : {}),
           },
           idempotencyKey,
         });
+        // The separate answer for sensitive data is its own event (PIPL Art. 29), under its own key.
+        if (input.sensitive) {
+          const type = input.sensitive === 'granted' ? 'sensitive-given' : 'sensitive-refused';
+          await recordEvent(tx, {
+            consentId: row.id,
+            round: row.round,
+            type,
+            at: decidedAt,
+            by: input.by,
+            action: `consent.${type}`,
+            details: {
+              round: row.round,
+              subjectId: row.subjectId,
+              purpose: row.purpose,
+              method: input.by.method,
+              sensitiveCategories: sensitiveCategories(d.catalog, row.purpose),
+              receiptId: receipt.receipt.receiptId,
+            },
+            idempotencyKey: key(row.id, row.round, type),
+          });
+        }
         return receipt;
       });
     },
@@ -306,7 +355,7 @@ export const consentActivities = (d: ConsentDeps) => {
         const at = new Date(input.withdrawnAt);
         await tx
           .update(consents)
-          .set({ status: 'withdrawn', withdrawnAt: at, updatedAt: at })
+          .set({ status: 'withdrawn', withdrawnAt: at, sensitiveDecision: null, updatedAt: at })
           .where(eq(consents.id, row.id));
         await tx
           .insert(purposeRestrictions)
@@ -329,6 +378,8 @@ export const consentActivities = (d: ConsentDeps) => {
             purpose: row.purpose,
             method: input.by.method,
             restricted: true,
+            // A withdrawal withdraws the separate sensitive answer too.
+            ...(row.sensitiveDecision === 'granted' ? { sensitiveWithdrawn: true } : {}),
           },
           idempotencyKey,
         });

@@ -25,7 +25,17 @@ export const COLLECTION_METHODS = ['web-link', 'on-behalf'] as const;
 export const CollectionMethod = z.enum(COLLECTION_METHODS);
 export type CollectionMethod = z.infer<typeof CollectionMethod>;
 
-export const CONSENT_EVENT_TYPES = ['requested', 'given', 'refused', 'withdrawn', 'expired', 'renewed'] as const;
+/** `sensitive-given` / `sensitive-refused`: the separate answer for sensitive personal information (PIPL Art. 29). */
+export const CONSENT_EVENT_TYPES = [
+  'requested',
+  'given',
+  'refused',
+  'sensitive-given',
+  'sensitive-refused',
+  'withdrawn',
+  'expired',
+  'renewed',
+] as const;
 export const ConsentEventType = z.enum(CONSENT_EVENT_TYPES);
 export type ConsentEventType = z.infer<typeof ConsentEventType>;
 

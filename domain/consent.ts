@@ -1,5 +1,7 @@
 import { z } from 'zod';
+import type { Catalog } from './catalog';
 import { DomainError } from './errors';
+import { notificationLocale, type NotificationLocale } from './notification-templates';
 
 /**
  * The consent process: a request for a purpose, answered (grant or deny) within a window, reminded at an
@@ -89,6 +91,10 @@ export const CONSENT_STATUSES = ['requested', 'granted', 'denied', 'expired', 'w
 export type ConsentStatus = (typeof CONSENT_STATUSES)[number];
 export type ConsentDecision = 'grant' | 'deny';
 
+/** The separate answer for sensitive personal information (PIPL Art. 29), stored as `consents.sensitive_decision`. */
+export const SENSITIVE_DECISIONS = ['granted', 'refused'] as const;
+export type SensitiveDecision = (typeof SENSITIVE_DECISIONS)[number];
+
 /** What the workflow holds and its `state` query returns. Times are epoch milliseconds. */
 export interface ConsentState {
   consentId: string;
@@ -99,6 +105,10 @@ export interface ConsentState {
   decidedAt?: number;
   validUntil?: number;
   withdrawnAt?: number;
+  /** Whether the purpose touches sensitive catalog fields; known once the request is recorded. */
+  sensitive?: boolean;
+  /** The separate sensitive answer of a decision on such a purpose; cleared by a withdrawal. */
+  sensitiveDecision?: SensitiveDecision;
 }
 
 export const CONSENT_STATE_QUERY = 'state';
@@ -108,6 +118,11 @@ export interface ConsentActor {
   actor: string;
   apiKeyId?: string | null;
   method: 'web-link' | 'on-behalf';
+}
+
+/** The argument of the grant and deny updates: who, and the separate answer for sensitive data where asked. */
+export interface ConsentDecisionArgs extends ConsentActor {
+  sensitive?: boolean;
 }
 
 /** An illegal transition. `code` is the API's problem code and the workflow's failure type. */
@@ -141,14 +156,70 @@ export const deny = (s: ConsentState, at: number): ConsentState => {
 export const decide = (s: ConsentState, decision: ConsentDecision, at: number, validForMs: number) =>
   decision === 'grant' ? grant(s, at, validForMs) : deny(s, at);
 
+/** A withdrawal withdraws the sensitive answer with the rest. */
 export const withdraw = (s: ConsentState, at: number): ConsentState => {
   if (s.status !== 'granted')
     throw new ConsentConflict(
       s.status === 'withdrawn' ? 'consent-withdrawn' : 'consent-not-granted',
       `consent ${s.consentId} is ${s.status}: only a granted consent can be withdrawn`,
     );
-  return { ...s, status: 'withdrawn', withdrawnAt: at };
+  return { ...s, status: 'withdrawn', withdrawnAt: at, sensitiveDecision: undefined };
 };
+
+/** The sensitive catalog fields a purpose touches (PIPL Art. 28): a separate consent is asked for them. */
+export const sensitiveCategories = (catalog: Catalog, purpose: string): string[] =>
+  Object.entries(catalog.fields)
+    .filter(([, e]) => e.classification === 'sensitive' && e.purposes.includes(purpose))
+    .map(([name]) => name)
+    .sort();
+
+/** The workflow's failure type for a refused `sensitive` answer (not `consent-…`: it is a 400, not a 409). */
+export const SENSITIVE_CHOICE_FAILURE = 'sensitive-choice';
+
+/** A `sensitive` answer that does not fit the decision or the purpose; the API answers 400 naming `sensitive`. */
+export class SensitiveChoiceInvalid extends DomainError {
+  override name = 'SensitiveChoiceInvalid';
+  constructor(message: string) {
+    super('invalid', SENSITIVE_CHOICE_FAILURE, message);
+  }
+}
+
+/** The stored sensitive answer of a decision: only a grant with an explicit `true` grants it (PIPL Art. 29). */
+export const settleSensitive = (
+  touches: boolean | undefined,
+  decision: ConsentDecision,
+  choice: boolean | undefined,
+): SensitiveDecision | undefined =>
+  touches ? (decision === 'grant' && choice === true ? 'granted' : 'refused') : undefined;
+
+/**
+ * Checks a decision's `sensitive` answer against the purpose and returns what it records. A purpose that touches
+ * sensitive data needs an explicit answer with a grant; one that touches none takes no answer; a refusal cannot
+ * grant it. `touches` is undefined before the request is recorded: then only the contradiction is refused.
+ */
+export const sensitiveAnswer = (
+  touches: boolean | undefined,
+  decision: ConsentDecision,
+  choice: boolean | undefined,
+): SensitiveDecision | undefined => {
+  if (decision === 'deny' && choice === true)
+    throw new SensitiveChoiceInvalid(
+      'a refused consent cannot grant sensitive processing: omit sensitive or send false',
+    );
+  if (touches === false && choice !== undefined)
+    throw new SensitiveChoiceInvalid(
+      'the notice’s purpose touches no sensitive personal information: sensitive must be omitted',
+    );
+  if (touches === true && decision === 'grant' && choice === undefined)
+    throw new SensitiveChoiceInvalid(
+      'the notice’s purpose touches sensitive personal information, which needs its own answer: send sensitive true or false',
+    );
+  return settleSensitive(touches, decision, choice);
+};
+
+/** The language a subject is addressed in: their locale (zh-CN or en), zh-CN when they have none. */
+export const subjectLanguage = (locale: string | null | undefined): NotificationLocale =>
+  locale?.trim() ? notificationLocale(locale) : 'zh-CN';
 
 export const expire = (s: ConsentState): ConsentState => {
   if (s.status !== 'requested')

@@ -15,13 +15,18 @@ import {
   CONSENT_NON_RETRYABLE,
   CONSENT_STATE_QUERY,
   ConsentConflict,
+  SensitiveChoiceInvalid,
   decide,
   expire,
+  sensitiveAnswer,
+  settleSensitive,
   withdraw,
   type ConsentActor,
   type ConsentDecision,
+  type ConsentDecisionArgs,
   type ConsentInput,
   type ConsentState,
+  type SensitiveDecision,
 } from '../domain/consent';
 import type { SignedReceipt } from '../domain/consent-receipt';
 
@@ -35,6 +40,8 @@ const { recordConsentRequest, sendConsentMessage, recordConsentDecision, recordC
 
 export interface ConsentDecisionResult {
   status: 'granted' | 'denied';
+  /** The separate answer for sensitive data, where the purpose touches it (PIPL Art. 29). */
+  sensitive?: SensitiveDecision;
   receipt: SignedReceipt;
 }
 
@@ -43,25 +50,28 @@ export interface ConsentWithdrawalResult {
   withdrawnAt: string;
 }
 
-export const grantUpdate = defineUpdate<ConsentDecisionResult, [ConsentActor]>('grant');
-export const denyUpdate = defineUpdate<ConsentDecisionResult, [ConsentActor]>('deny');
+export const grantUpdate = defineUpdate<ConsentDecisionResult, [ConsentDecisionArgs]>('grant');
+export const denyUpdate = defineUpdate<ConsentDecisionResult, [ConsentDecisionArgs]>('deny');
 export const withdrawUpdate = defineUpdate<ConsentWithdrawalResult, [ConsentActor]>('withdraw');
 export const consentStateQuery = defineQuery<ConsentState>(CONSENT_STATE_QUERY);
 
 export type ConsentOutcome = Pick<ConsentState, 'consentId' | 'round' | 'status'>;
 
 /**
- * An update validator: the transition must be legal now. A refused one fails the update with its conflict
- * code (the API's problem code) and leaves no event in history.
+ * An update validator: the transition must be legal now. A refused one fails the update with its code (the
+ * API's problem code: consent-<state>, or sensitive-choice) and leaves no event in history.
  */
-const legal = (transition: () => unknown) => (_by: ConsentActor) => {
-  try {
-    transition();
-  } catch (err) {
-    if (err instanceof ConsentConflict) throw ApplicationFailure.nonRetryable(err.message, err.code);
-    throw err;
-  }
-};
+const legal =
+  <A extends ConsentActor>(check: (arg: A) => unknown) =>
+  (arg: A) => {
+    try {
+      check(arg);
+    } catch (err) {
+      if (err instanceof ConsentConflict || err instanceof SensitiveChoiceInvalid)
+        throw ApplicationFailure.nonRetryable(err.message, err.code);
+      throw err;
+    }
+  };
 
 /**
  * One consent round: the request, reminders every `remindEveryMs` up to `maxReminders`, expiry at the end of
@@ -79,29 +89,46 @@ export async function consent(input: ConsentInput): Promise<ConsentOutcome> {
   };
   setHandler(consentStateQuery, () => state);
 
-  // A decision can arrive before the request is recorded: its record waits for the request's.
+  // A decision can arrive before the request is recorded: its record waits for the request's (and a withdrawal
+  // for the decision's record).
   let recorded = false;
-  const decideWith = (decision: ConsentDecision) => async (by: ConsentActor) => {
+  let deciding = false;
+  const decideWith = (decision: ConsentDecision) => async (by: ConsentDecisionArgs) => {
     state = decide(state, decision, Date.now(), input.validForMs);
-    await condition(() => recorded);
-    const receipt = await recordConsentDecision({
-      consentId: input.consentId,
-      round: input.round,
-      decision,
-      decidedAt: state.decidedAt!,
-      validUntil: state.validUntil,
-      by,
-    });
-    return { status: decision === 'grant' ? ('granted' as const) : ('denied' as const), receipt };
+    deciding = true;
+    try {
+      await condition(() => recorded);
+      // The validator checked the answer once the purpose was known; one that came earlier is settled safely.
+      const sensitive = settleSensitive(state.sensitive, decision, by.sensitive);
+      if (state.status !== 'withdrawn') state = { ...state, sensitiveDecision: sensitive };
+      const { sensitive: _choice, ...actor } = by;
+      const receipt = await recordConsentDecision({
+        consentId: input.consentId,
+        round: input.round,
+        decision,
+        decidedAt: state.decidedAt!,
+        validUntil: state.validUntil,
+        sensitive,
+        by: actor,
+      });
+      const status = decision === 'grant' ? ('granted' as const) : ('denied' as const);
+      return { status, ...(sensitive ? { sensitive } : {}), receipt };
+    } finally {
+      deciding = false;
+    }
   };
   const validateDecision = (decision: ConsentDecision) =>
-    legal(() => decide(state, decision, Date.now(), input.validForMs));
+    legal((by: ConsentDecisionArgs) => {
+      decide(state, decision, Date.now(), input.validForMs);
+      sensitiveAnswer(state.sensitive, decision, by.sensitive);
+    });
   setHandler(grantUpdate, decideWith('grant'), { validator: validateDecision('grant') });
   setHandler(denyUpdate, decideWith('deny'), { validator: validateDecision('deny') });
   setHandler(
     withdrawUpdate,
     async (by) => {
       state = withdraw(state, Date.now());
+      await condition(() => !deciding);
       await recordConsentWithdrawal({
         consentId: input.consentId,
         round: input.round,
@@ -113,7 +140,7 @@ export async function consent(input: ConsentInput): Promise<ConsentOutcome> {
     { validator: legal(() => withdraw(state, Date.now())) },
   );
 
-  await recordConsentRequest({
+  const requested = await recordConsentRequest({
     consentId: input.consentId,
     subjectId: input.subjectId,
     noticeId: input.noticeId,
@@ -124,6 +151,7 @@ export async function consent(input: ConsentInput): Promise<ConsentOutcome> {
     requestedAt,
     respondBy: state.respondBy,
   });
+  state = { ...state, sensitive: requested.sensitive };
   recorded = true;
   const send = async (template: 'consent-request' | 'consent-reminder', step: string) => {
     try {

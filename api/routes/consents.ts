@@ -1,28 +1,22 @@
 import { randomUUID } from 'node:crypto';
 import { z } from '@hono/zod-openapi';
-import { WorkflowNotFoundError, WorkflowUpdateFailedError, type WorkflowHandle } from '@temporalio/client';
-import { ApplicationFailure } from '@temporalio/common';
 import { asc, desc, eq } from 'drizzle-orm';
 import { getNotice } from '../../activities/notices';
 import { consentEvents, consents, purposeRestrictions, subjects } from '../../db/schema';
 import {
-  CONSENT_CONFLICT_PREFIX,
   CONSENT_STATUSES,
   ConsentRequest,
+  SENSITIVE_DECISIONS,
+  sensitiveCategories,
   type ConsentActor,
   type ConsentInput,
 } from '../../domain/consent';
 import { ConsentReceipt, SignedReceipt } from '../../domain/consent-receipt';
 import { consentWorkflowId } from '../../domain/ids';
 import type { Services } from '../../runtime/services';
-import {
-  consentStateQuery,
-  denyUpdate,
-  grantUpdate,
-  withdrawUpdate,
-  type consent as consentWorkflow,
-} from '../../workflows/consent';
+import { consentStateQuery, type consent as consentWorkflow } from '../../workflows/consent';
 import { actorOf, defineRoute, endpoint, jsonResponse, v1Resource, type Principal } from '../auth';
+import { consentUpdates } from '../consent-updates';
 import { ApiError, problemResponse } from '../errors';
 import { IdParam } from '../params';
 import { IdempotencyHeaders, requestHash, startProcess } from '../processes';
@@ -38,6 +32,10 @@ const NewConsent = z
   .openapi('NewConsent');
 
 const Status = z.enum(CONSENT_STATUSES);
+const SensitiveDecision = z
+  .enum(SENSITIVE_DECISIONS)
+  .nullable()
+  .openapi({ description: 'The separate answer for sensitive personal information (PIPL Art. 29); null if not asked' });
 const Signed = z.object({ ...SignedReceipt.shape, receipt: ConsentReceipt }).openapi('SignedConsentReceiptIssued');
 const Instant = z.iso.datetime().nullable();
 
@@ -56,15 +54,35 @@ const Consent = z
     decidedAt: Instant,
     validUntil: Instant,
     withdrawnAt: Instant,
+    sensitiveCategories: z
+      .array(z.string())
+      .openapi({ description: 'Sensitive catalog fields the purpose touches: their consent is asked separately' }),
+    sensitiveDecision: SensitiveDecision,
     history: z.array(z.object({ round: z.number().int(), type: z.string(), at: z.iso.datetime(), actor: z.string() })),
     receipt: Signed.nullable(),
   })
   .openapi('Consent');
 const Decision = z
-  .object({ decision: z.enum(['grant', 'deny']) })
+  .object({
+    decision: z.enum(['grant', 'deny']),
+    sensitive: z
+      .boolean()
+      .optional()
+      .openapi({
+        description:
+          'The separate answer for sensitive personal information (PIPL Art. 29): required with a grant when the ' +
+          'notice’s purpose touches sensitive fields, refused (400) when it touches none; a deny refuses it',
+      }),
+  })
   .strict()
   .openapi('ConsentDecision');
-const DecisionResult = z.object({ status: z.enum(['granted', 'denied']), receipt: Signed }).openapi('ConsentDecided');
+const DecisionResult = z
+  .object({
+    status: z.enum(['granted', 'denied']),
+    sensitive: z.enum(SENSITIVE_DECISIONS).optional(),
+    receipt: Signed,
+  })
+  .openapi('ConsentDecided');
 const Withdrawn = z
   .object({ status: z.literal('withdrawn'), withdrawnAt: z.iso.datetime() })
   .openapi('ConsentWithdrawn');
@@ -78,6 +96,7 @@ const SubjectConsents = z
         status: Status,
         round: z.number().int(),
         validUntil: Instant,
+        sensitiveDecision: SensitiveDecision,
         restricted: z
           .boolean()
           .openapi({ description: 'Processing for this purpose is restricted (consent withdrawn)' }),
@@ -139,6 +158,7 @@ const decide = defineRoute({
   request: { params: IdParam, body: { required: true, content: { 'application/json': { schema: Decision } } } },
   responses: {
     200: jsonResponse(DecisionResult, 'Recorded, with its receipt'),
+    400: problemResponse('A `sensitive` answer missing, or given where the purpose touches no sensitive data'),
     404: problemResponse('No such consent'),
     409: illegal,
   },
@@ -169,36 +189,11 @@ const perSubject = defineRoute({
 
 const iso = (d: Date | null) => d?.toISOString() ?? null;
 
-/** The consent-<state> failure an update was refused with, wherever it sits in the cause chain. */
-const conflictOf = (err: unknown): ApplicationFailure | undefined => {
-  for (let e: unknown = err; e instanceof Error; e = (e as Error & { cause?: unknown }).cause)
-    if (e instanceof ApplicationFailure && e.type?.startsWith(CONSENT_CONFLICT_PREFIX)) return e;
-  return undefined;
-};
-
 export const consentRoutes = (services: Services) => {
   const { db } = services.database;
-  const { temporal } = services;
-  const row = async (id: string) => (await db.select().from(consents).where(eq(consents.id, id)))[0];
-
-  /** Runs an update; a refusal, or a workflow that has ended, is a 409 naming the consent's state. */
-  const update = async <R>(id: string, doing: string, run: (h: WorkflowHandle) => Promise<R>): Promise<R> => {
-    try {
-      return await run(temporal.workflow.getHandle(consentWorkflowId(id)));
-    } catch (err) {
-      const refused = conflictOf(err);
-      if (refused) throw ApiError.conflict(refused.type!, refused.message);
-      if (err instanceof WorkflowUpdateFailedError) throw err;
-      const current = await row(id);
-      if (!current) throw ApiError.notFound(`consent ${id}`);
-      if (err instanceof WorkflowNotFoundError || ['denied', 'expired', 'withdrawn'].includes(current.status))
-        throw ApiError.conflict(
-          `consent-${current.status}`,
-          `consent ${id} is ${current.status}: it cannot be ${doing}`,
-        );
-      throw err;
-    }
-  };
+  const { temporal, catalog } = services;
+  const updates = consentUpdates(services);
+  const { row } = updates;
   const by = (principal: Principal): ConsentActor => ({ ...actorOf(principal), method: 'on-behalf' });
 
   return v1Resource(
@@ -264,6 +259,8 @@ export const consentRoutes = (services: Services) => {
           decidedAt: iso(found.decidedAt),
           validUntil: iso(found.validUntil),
           withdrawnAt: iso(found.withdrawnAt),
+          sensitiveCategories: sensitiveCategories(catalog, found.purpose),
+          sensitiveDecision: found.sensitiveDecision,
           history: history.map((e) => ({ round: e.round, type: e.type, at: e.at.toISOString(), actor: e.actor })),
           receipt: (found.receipt as z.infer<typeof Signed> | null) ?? null,
         },
@@ -278,18 +275,13 @@ export const consentRoutes = (services: Services) => {
     }),
     endpoint(decide, async (c) => {
       const { id } = c.req.valid('param');
-      const { decision } = c.req.valid('json');
-      const result = await update(id, 'decided', (h) =>
-        h.executeUpdate(decision === 'grant' ? grantUpdate : denyUpdate, { args: [by(c.var.principal)] }),
-      );
+      const { decision, sensitive } = c.req.valid('json');
+      const result = await updates.decide(id, decision, by(c.var.principal), sensitive);
       return c.json(result as z.infer<typeof DecisionResult>, 200);
     }),
     endpoint(withdrawRoute, async (c) => {
       const { id } = c.req.valid('param');
-      const result = await update(id, 'withdrawn', (h) =>
-        h.executeUpdate(withdrawUpdate, { args: [by(c.var.principal)] }),
-      );
-      return c.json(result, 200);
+      return c.json(await updates.withdraw(id, by(c.var.principal)), 200);
     }),
     endpoint(perSubject, async (c) => {
       const { id } = c.req.valid('param');
@@ -317,6 +309,7 @@ export const consentRoutes = (services: Services) => {
             status: r.status,
             round: r.round,
             validUntil: iso(r.validUntil),
+            sensitiveDecision: r.sensitiveDecision,
             restricted: restricted.has(r.purpose),
           })),
         },

@@ -4,6 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { verifyReceipt } from '../../activities/consent-receipts';
 import { auditLog, notifications } from '../../db/schema';
 import { consentWorkflowId } from '../../domain/ids';
+import { grantUpdate } from '../../workflows/consent';
 import { bearer, readJson, seedPrincipal, type Problem } from '../helpers/api';
 import { insertNotice, insertSubject } from '../helpers/notifications';
 import { createTestApp, createTestWorker, type TestApp } from '../helpers/services';
@@ -13,11 +14,14 @@ interface Consent {
   id: string;
   status: string;
   round: number;
+  sensitiveCategories: string[];
+  sensitiveDecision: string | null;
   history: { type: string; round: number }[];
   receipt: { keyId: string; receipt: { receiptId: string } } | null;
 }
 interface Decided {
   status: string;
+  sensitive?: string;
   receipt: { keyId: string; receipt: { receiptId: string; events: { type: string }[] } };
 }
 
@@ -28,6 +32,7 @@ let ownerKey: string;
 let auditorKey: string;
 let subjectId: string;
 let noticeId: string;
+let sensitiveNoticeId: string;
 
 beforeAll(async () => {
   api = await createTestApp();
@@ -37,6 +42,7 @@ beforeAll(async () => {
   ({ key: auditorKey } = await seedPrincipal(api.database.db, 'auditor'));
   subjectId = await insertSubject(api.database.db, api.keyring, { locale: 'zh-CN', email: 'li.lei@example.cn' });
   noticeId = await insertNotice(api.database.db);
+  sensitiveNoticeId = await insertNotice(api.database.db, { purpose: 'credit-assessment' });
 }, 120_000);
 afterAll(async () => {
   worker?.shutdown();
@@ -72,7 +78,8 @@ const post = (path: string, body?: unknown) =>
     headers: bearer(ownerKey),
     body: body === undefined ? undefined : JSON.stringify(body),
   });
-const decide = (id: string, decision: 'grant' | 'deny') => post(`/v1/consents/${id}/decisions`, { decision });
+const decide = (id: string, decision: 'grant' | 'deny', sensitive?: boolean) =>
+  post(`/v1/consents/${id}/decisions`, { decision, ...(sensitive === undefined ? {} : { sensitive }) });
 const sent = async (id: string, template: string) =>
   (
     await api.database.db
@@ -209,6 +216,60 @@ describe('consent workflow over the API', () => {
     expect(renewed.history.map((e) => `${e.round}:${e.type}`)).toEqual(['1:requested', '1:granted', '2:renewed']);
     await waitFor(async () => ((await sent(id, 'consent-request')) === 2 ? true : undefined), 'the renewal request');
     await api.temporal.workflow.getHandle(consentWorkflowId(id)).terminate('test done');
+  });
+
+  it('asks separately for sensitive data: its own answer, event and receipt entry; a withdrawal withdraws both', async () => {
+    const plain = await start();
+    const id = await start({ noticeId: sensitiveNoticeId });
+    await statusIs(plain, 'requested');
+    const requested = await statusIs(id, 'requested');
+    expect(requested.sensitiveCategories).toContain('creditScore');
+    expect(requested.sensitiveDecision).toBeNull();
+
+    const badSensitive = async (res: Response) => {
+      expect(res.status).toBe(400);
+      expect(res.headers.get('content-type')).toBe('application/problem+json');
+      expect((await readJson<Problem>(res)).fields?.map((f) => f.path)).toEqual(['sensitive']);
+    };
+    await badSensitive(await decide(plain, 'grant', true));
+    await badSensitive(await decide(plain, 'deny', false));
+    await badSensitive(await decide(id, 'grant'));
+    await badSensitive(await decide(id, 'deny', true));
+    expect(await get(id)).toEqual(requested);
+    // The workflow's validator refuses the same answers (the API's check is only the first): none was accepted.
+    const handle = api.temporal.workflow.getHandle(consentWorkflowId(id));
+    const accepted = async () =>
+      ((await handle.fetchHistory()).events ?? []).filter((e) => e.workflowExecutionUpdateAcceptedEventAttributes)
+        .length;
+    expect(await accepted()).toBe(0);
+    await expect(
+      handle.executeUpdate(grantUpdate, { args: [{ actor: 'test', method: 'on-behalf' }] }),
+    ).rejects.toMatchObject({ cause: { type: 'sensitive-choice' } });
+    expect(await accepted()).toBe(0);
+
+    const res = await decide(id, 'grant', true);
+    expect(res.status).toBe(200);
+    const decided = await readJson<Decided>(res);
+    expect(decided).toMatchObject({ status: 'granted', sensitive: 'granted' });
+    expect(decided.receipt.receipt.events.map((e) => e.type)).toEqual(['requested', 'given', 'sensitive-given']);
+    expect(verifyReceipt(decided.receipt, api.keyring.signing.publicKey)).toMatchObject({ valid: true });
+    const granted = await get(id);
+    expect(granted.sensitiveDecision).toBe('granted');
+    expect(granted.history.map((e) => e.type)).toEqual(['requested', 'granted', 'sensitive-given']);
+
+    expect((await post(`/v1/consents/${id}/withdraw`)).status).toBe(200);
+    expect(await get(id)).toMatchObject({ status: 'withdrawn', sensitiveDecision: null });
+
+    const partial = await start({ noticeId: sensitiveNoticeId });
+    await statusIs(partial, 'requested');
+    const partly = await readJson<Decided>(await decide(partial, 'grant', false));
+    expect(partly).toMatchObject({ status: 'granted', sensitive: 'refused' });
+    expect(partly.receipt.receipt.events.map((e) => e.type)).toEqual(['requested', 'given', 'sensitive-refused']);
+    expect((await get(partial)).sensitiveDecision).toBe('refused');
+
+    const plainGrant = await readJson<Decided>(await decide(plain, 'grant'));
+    expect(plainGrant.sensitive).toBeUndefined();
+    expect((await get(plain)).sensitiveDecision).toBeNull();
   });
 
   it('honours Idempotency-Key on POST /v1/consents', async () => {

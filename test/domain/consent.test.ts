@@ -1,11 +1,17 @@
 import { describe, expect, it } from 'vitest';
 import { consentToken, verifyConsentToken } from '../../activities/consents';
+import { defaultCatalog } from '../../domain/catalog';
 import {
   ConsentConflict,
   ConsentRequest,
+  SensitiveChoiceInvalid,
   decide,
   expire,
   parseDuration,
+  sensitiveAnswer,
+  sensitiveCategories,
+  settleSensitive,
+  subjectLanguage,
   withdraw,
   type ConsentState,
 } from '../../domain/consent';
@@ -67,6 +73,66 @@ describe('consent transitions', () => {
   });
 });
 
+describe('the separate consent for sensitive data (PIPL Art. 29)', () => {
+  const refusal = (f: () => unknown) => {
+    try {
+      f();
+    } catch (err) {
+      expect(err).toBeInstanceOf(SensitiveChoiceInvalid);
+      return (err as SensitiveChoiceInvalid).code;
+    }
+    return undefined;
+  };
+
+  it('knows which purposes touch sensitive catalog fields', () => {
+    expect(sensitiveCategories(defaultCatalog, 'credit-assessment')).toEqual([
+      'bankAccount',
+      'creditHistory',
+      'creditScore',
+      'idNumber',
+      'loanBalance',
+    ]);
+    expect(sensitiveCategories(defaultCatalog, 'marketing')).toEqual([]);
+    expect(sensitiveCategories(defaultCatalog, 'customer-service')).toEqual([]);
+  });
+
+  it('needs an explicit answer with a grant where the purpose touches sensitive data, and none elsewhere', () => {
+    expect(sensitiveAnswer(true, 'grant', true)).toBe('granted');
+    expect(sensitiveAnswer(true, 'grant', false)).toBe('refused');
+    expect(sensitiveAnswer(true, 'deny', undefined)).toBe('refused');
+    expect(sensitiveAnswer(true, 'deny', false)).toBe('refused');
+    expect(refusal(() => sensitiveAnswer(true, 'grant', undefined))).toBe('sensitive-choice');
+    expect(refusal(() => sensitiveAnswer(true, 'deny', true))).toBe('sensitive-choice');
+    expect(sensitiveAnswer(false, 'grant', undefined)).toBeUndefined();
+    expect(sensitiveAnswer(false, 'deny', undefined)).toBeUndefined();
+    expect(refusal(() => sensitiveAnswer(false, 'grant', true))).toBe('sensitive-choice');
+    expect(refusal(() => sensitiveAnswer(false, 'grant', false))).toBe('sensitive-choice');
+    // Before the request is recorded the purpose is unknown: only the contradiction is refused.
+    expect(sensitiveAnswer(undefined, 'grant', true)).toBeUndefined();
+    expect(refusal(() => sensitiveAnswer(undefined, 'deny', true))).toBe('sensitive-choice');
+  });
+
+  it('settles an early answer safely: nothing but an explicit true grants it', () => {
+    expect(settleSensitive(true, 'grant', undefined)).toBe('refused');
+    expect(settleSensitive(true, 'grant', true)).toBe('granted');
+    expect(settleSensitive(false, 'grant', true)).toBeUndefined();
+  });
+
+  it('is withdrawn with the consent', () => {
+    const open: ConsentState = { consentId, round: 1, status: 'requested', reminders: 0, respondBy: 1000 };
+    const granted: ConsentState = { ...decide(open, 'grant', 500, 100), sensitive: true, sensitiveDecision: 'granted' };
+    expect(withdraw(granted, 550).sensitiveDecision).toBeUndefined();
+  });
+
+  it('addresses the subject in their language, zh-CN when they have none', () => {
+    expect(subjectLanguage('en')).toBe('en');
+    expect(subjectLanguage('en-GB')).toBe('en');
+    expect(subjectLanguage('zh-CN')).toBe('zh-CN');
+    expect(subjectLanguage(null)).toBe('zh-CN');
+    expect(subjectLanguage('')).toBe('zh-CN');
+  });
+});
+
 describe('consent link tokens', () => {
   const token = consentToken(keyring, claims);
 
@@ -93,6 +159,11 @@ describe('consent link tokens', () => {
   it('refuses a token of another keyring, and an expired one', () => {
     const foreign = parseKeyring(generateKeyFile(), 'other');
     expect(verifyConsentToken(foreign, token, now)).toEqual({ valid: false, reason: 'signature' });
-    expect(verifyConsentToken(keyring, token, new Date(claims.expiresAt))).toEqual({ valid: false, reason: 'expired' });
+    // Expired but ours: the claims come back (the page still lets a grant be withdrawn), marked invalid.
+    expect(verifyConsentToken(keyring, token, new Date(claims.expiresAt))).toEqual({
+      valid: false,
+      reason: 'expired',
+      claims,
+    });
   });
 });

@@ -33,12 +33,15 @@ export const NOTICE_TEXTS = {
   en: { title: 'Use of your contact details for marketing', body: 'We will use your contact details for marketing.' },
 };
 
-/** A notice row, written directly (the notices module validates and hashes; the notifier only reads it). */
-export const insertNotice = async (db: Db): Promise<string> => {
+/**
+ * A notice row, written directly (the notices module validates and hashes; the notifier only reads it). The
+ * default purpose `marketing` touches no catalog field; `credit-assessment` touches sensitive ones.
+ */
+export const insertNotice = async (db: Db, o: { purpose?: string } = {}): Promise<string> => {
   const id = randomUUID();
   await db.insert(notices).values({
     id,
-    purpose: 'marketing',
+    purpose: o.purpose ?? 'marketing',
     version: Math.floor(Math.random() * 1e9),
     texts: NOTICE_TEXTS,
     handler: { name: 'Example Retail Ltd', contact: 'privacy@retail.example' },

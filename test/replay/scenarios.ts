@@ -67,7 +67,7 @@ const startConsent = async (
   o: Partial<ConsentInput> = {},
 ) => {
   const subjectId = await insertSubject(database.db, keyring, { locale: 'en', email: 'recorded@example.com' });
-  const noticeId = await insertNotice(database.db);
+  const noticeId = await insertNotice(database.db, { purpose: o.purpose });
   const consentId = randomUUID();
   const handle = await client.workflow.start(consent, {
     taskQueue,
@@ -142,6 +142,13 @@ export const scenarios: Record<string, Record<string, Scenario>> = {
     withdrawn: async (ctx) => {
       const handle = await startConsent(ctx);
       await handle.executeUpdate(grantUpdate, { args: [onBehalf] });
+      await handle.executeUpdate(withdrawUpdate, { args: [onBehalf] });
+      return settled(handle);
+    },
+    /** A purpose touching sensitive data: granted with the separate sensitive answer, then both withdrawn. */
+    'sensitive-withdrawn': async (ctx) => {
+      const handle = await startConsent(ctx, { purpose: 'credit-assessment' });
+      await handle.executeUpdate(grantUpdate, { args: [{ ...onBehalf, sensitive: true }] });
       await handle.executeUpdate(withdrawUpdate, { args: [onBehalf] });
       return settled(handle);
     },
