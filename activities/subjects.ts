@@ -1,14 +1,24 @@
 import { randomUUID } from 'node:crypto';
-import { and, eq, inArray } from 'drizzle-orm';
+import { and, asc, desc, eq, inArray } from 'drizzle-orm';
 import type { Db } from '../db/client';
-import { subjectFields, subjects } from '../db/schema';
+import { consents, purposeRestrictions, subjectFields, subjects } from '../db/schema';
 import {
   blindIndexedFields,
   catalogPurposes,
   classifyField,
+  legalBasisOf,
   type Catalog,
   type Classification,
+  type LegalBasis,
 } from '../domain/catalog';
+import type { ConsentStatus } from '../domain/consent';
+import {
+  consentGate,
+  type ConsentGateVerdict,
+  type ConsentRefusalCode,
+  type PurposeConsent,
+  type PurposeRestriction,
+} from '../domain/consent-gate';
 import { maskStyleOf, maskValue } from '../domain/masking';
 import type { Keyring } from '../runtime/keyring';
 import { appendAudit } from './audit';
@@ -25,6 +35,20 @@ export interface FieldView {
   masked: boolean;
 }
 
+/** A purpose the subject has a consent or a restriction for, and what a reveal for it would meet now. */
+export interface SubjectConsentView {
+  purpose: string;
+  /** Null for a purpose the catalog does not name (a reveal for it is refused as unknown). */
+  legalBasis: LegalBasis | null;
+  consentId: string | null;
+  /** The latest consent's status; null when only a restriction remains. */
+  status: ConsentStatus | null;
+  validUntil: string | null;
+  restricted: boolean;
+  /** The problem code a reveal for this purpose gets now; null when the consent gate lets it through. */
+  refusal: ConsentRefusalCode | null;
+}
+
 export interface SubjectView {
   id: string;
   externalRef: string;
@@ -37,6 +61,7 @@ export interface SubjectView {
   createdAt: string;
   updatedAt: string;
   fields: Record<string, FieldView>;
+  consents: SubjectConsentView[];
 }
 
 export interface Reveal {
@@ -65,6 +90,20 @@ export class UnknownPurposeError extends Error {
   override name = 'UnknownPurposeError';
 }
 
+/** The consent gate refused a reveal; the refusal is audited and nothing was decrypted. */
+export class ConsentRefusedError extends Error {
+  override name = 'ConsentRefusedError';
+  constructor(readonly verdict: Extract<ConsentGateVerdict, { allowed: false }>) {
+    super(verdict.message);
+  }
+}
+
+/** What the consents and purpose_restrictions tables hold for one subject and purpose. */
+interface ConsentFacts {
+  consent?: PurposeConsent;
+  restriction?: PurposeRestriction;
+}
+
 type FieldRow = typeof subjectFields.$inferSelect;
 type SubjectRow = typeof subjects.$inferSelect;
 
@@ -72,10 +111,72 @@ const typed = (row: FieldRow, text: string): string | number | boolean =>
   row.valueType === 'number' ? Number(text) : row.valueType === 'boolean' ? text === 'true' : text;
 
 /** Reads of the subject registry: masked by default; a reveal is purpose-bound and audited first. */
-export const subjectRegistry = (d: { db: Db; keyring: Keyring; catalog: Catalog }) => {
+export const subjectRegistry = (d: { db: Db; keyring: Keyring; catalog: Catalog; clock?: () => Date }) => {
+  const now = d.clock ?? (() => new Date());
   const keys = dataKeys(d);
   const searchable = new Set(blindIndexedFields(d.catalog));
   const purposes = catalogPurposes(d.catalog);
+
+  /** The encrypted fields of the subject a purpose covers: what a reveal for it would decrypt. */
+  const covered = (rows: FieldRow[], purpose: string): FieldRow[] =>
+    rows.filter(
+      (r) => r.classification !== 'general' && classifyField(d.catalog, r.field).entry.purposes.includes(purpose),
+    );
+
+  // A purpose missing from the catalog's purposes cannot pass catalog validation; consent is the safe side anyway.
+  const basisOf = (purpose: string): LegalBasis => legalBasisOf(d.catalog, purpose) ?? 'consent';
+
+  const gate = (purpose: string, facts: ConsentFacts, reveals: FieldRow[]): ConsentGateVerdict =>
+    consentGate({
+      purpose,
+      legalBasis: basisOf(purpose),
+      ...facts,
+      touchesSensitive: reveals.some((r) => r.classification === 'sensitive'),
+      now: now(),
+    });
+
+  const consentView = (purpose: string, f: ConsentFacts, rows: FieldRow[]): SubjectConsentView => {
+    const known = purposes.has(purpose);
+    const verdict = known ? gate(purpose, f, covered(rows, purpose)) : undefined;
+    return {
+      purpose,
+      legalBasis: known ? basisOf(purpose) : null,
+      consentId: f.consent?.consentId ?? f.restriction?.consentId ?? null,
+      status: f.consent?.status ?? null,
+      validUntil: f.consent?.validUntil?.toISOString() ?? null,
+      restricted: f.restriction !== undefined,
+      refusal: verdict && !verdict.allowed ? verdict.code : null,
+    };
+  };
+
+  /** Per subject, per purpose: the latest consent (by creation) and the restriction a withdrawal left. */
+  const consentFacts = async (ids: string[]): Promise<Map<string, Map<string, ConsentFacts>>> => {
+    const [latest, restrictions] = await Promise.all([
+      d.db
+        .selectDistinctOn([consents.subjectId, consents.purpose], {
+          subjectId: consents.subjectId,
+          purpose: consents.purpose,
+          consentId: consents.id,
+          status: consents.status,
+          validUntil: consents.validUntil,
+          sensitiveDecision: consents.sensitiveDecision,
+        })
+        .from(consents)
+        .where(inArray(consents.subjectId, ids))
+        .orderBy(asc(consents.subjectId), asc(consents.purpose), desc(consents.createdAt), desc(consents.id)),
+      d.db.select().from(purposeRestrictions).where(inArray(purposeRestrictions.subjectId, ids)),
+    ]);
+    const bySubject = new Map<string, Map<string, ConsentFacts>>(ids.map((id) => [id, new Map()]));
+    const factsOf = (subjectId: string, p: string): ConsentFacts => {
+      const perPurpose = bySubject.get(subjectId)!;
+      if (!perPurpose.has(p)) perPurpose.set(p, {});
+      return perPurpose.get(p)!;
+    };
+    for (const { subjectId, purpose: p, ...consent } of latest) factsOf(subjectId, p).consent = consent;
+    for (const r of restrictions)
+      factsOf(r.subjectId, r.purpose).restriction = { consentId: r.consentId, reason: r.reason };
+    return bySubject;
+  };
 
   const plaintext = (row: FieldRow, key: DataKey | undefined, subjectId: string): string | undefined => {
     if (row.plainValue !== null) return row.plainValue;
@@ -83,7 +184,13 @@ export const subjectRegistry = (d: { db: Db; keyring: Keyring; catalog: Catalog 
     return decryptField(key.dek, { subjectId, field: row.field, keyVersion: row.keyVersion }, row.ciphertext);
   };
 
-  const view = (subject: SubjectRow, rows: FieldRow[], key: DataKey | undefined, reveal: Set<string>): SubjectView => {
+  const view = (
+    subject: SubjectRow,
+    rows: FieldRow[],
+    key: DataKey | undefined,
+    reveal: Set<string>,
+    facts: Map<string, ConsentFacts>,
+  ): SubjectView => {
     const fields: Record<string, FieldView> = {};
     for (const row of rows.sort((a, b) => a.field.localeCompare(b.field))) {
       const text = plaintext(row, key, subject.id);
@@ -113,15 +220,17 @@ export const subjectRegistry = (d: { db: Db; keyring: Keyring; catalog: Catalog 
       createdAt: subject.createdAt.toISOString(),
       updatedAt: subject.updatedAt.toISOString(),
       fields,
+      consents: [...facts].sort(([a], [b]) => a.localeCompare(b)).map(([purpose, f]) => consentView(purpose, f, rows)),
     };
   };
 
   const load = async (ids: string[]): Promise<SubjectView[]> => {
     if (ids.length === 0) return [];
-    const [rows, fieldRows, dataKeysById] = await Promise.all([
+    const [rows, fieldRows, dataKeysById, facts] = await Promise.all([
       d.db.select().from(subjects).where(inArray(subjects.id, ids)),
       d.db.select().from(subjectFields).where(inArray(subjectFields.subjectId, ids)),
       keys.loadDataKeys(ids),
+      consentFacts(ids),
     ]);
     return rows
       .sort((a, b) => a.externalRef.localeCompare(b.externalRef))
@@ -131,6 +240,7 @@ export const subjectRegistry = (d: { db: Db; keyring: Keyring; catalog: Catalog 
           fieldRows.filter((f) => f.subjectId === s.id),
           dataKeysById.get(s.id),
           new Set(),
+          facts.get(s.id)!,
         ),
       );
   };
@@ -189,31 +299,52 @@ export const subjectRegistry = (d: { db: Db; keyring: Keyring; catalog: Catalog 
     },
 
     /**
-     * Decrypts the fields whose catalog purposes include `purpose`, after appending an audit entry
-     * naming the actor, the subject, the fields and the purpose. Undefined when there is no such subject.
+     * Decrypts the fields whose catalog purposes include `purpose`, after appending an audit entry naming the
+     * actor, the subject, the fields and the purpose. The consent gate comes first: a restricted purpose, or a
+     * consent-based one without a granted, unexpired consent (and the separate sensitive grant where a sensitive
+     * field would be decrypted), throws ConsentRefusedError after auditing the refusal, and nothing is decrypted.
+     * Undefined when there is no such subject.
      */
     async reveal(id: string, request: Reveal): Promise<RevealedSubject | undefined> {
       if (!purposes.has(request.purpose))
         throw new UnknownPurposeError(`purpose ${request.purpose} is not in the catalog`);
       const [subject] = await d.db.select().from(subjects).where(eq(subjects.id, id));
       if (!subject) return undefined;
-      const rows = await d.db.select().from(subjectFields).where(eq(subjectFields.subjectId, id));
+      const [rows, facts] = await Promise.all([
+        d.db.select().from(subjectFields).where(eq(subjectFields.subjectId, id)),
+        consentFacts([id]),
+      ]);
       const encrypted = rows.filter((r) => r.classification !== 'general').map((r) => r.field);
-      const revealed = encrypted
-        .filter((f) => classifyField(d.catalog, f).entry.purposes.includes(request.purpose))
-        .sort();
+      const reveals = covered(rows, request.purpose);
+      const revealed = reveals.map((r) => r.field).sort();
+      const perPurpose = facts.get(id)!;
+      const verdict = gate(request.purpose, perPurpose.get(request.purpose) ?? {}, reveals);
+      const audit = { actor: request.actor, apiKeyId: request.apiKeyId, targetType: 'subject', targetId: id };
+      if (!verdict.allowed) {
+        await appendAudit(d.db, {
+          ...audit,
+          action: 'subject.reveal-refused',
+          details: {
+            purpose: request.purpose,
+            legalBasis: verdict.legalBasis,
+            code: verdict.code,
+            consentState: verdict.state,
+            consentId: verdict.consentId,
+            fields: revealed,
+          },
+          idempotencyKey: `subject-reveal-refused:${randomUUID()}`,
+        });
+        throw new ConsentRefusedError(verdict);
+      }
       await appendAudit(d.db, {
-        actor: request.actor,
-        apiKeyId: request.apiKeyId,
+        ...audit,
         action: 'subject.revealed',
-        targetType: 'subject',
-        targetId: id,
         details: { fields: revealed, purpose: request.purpose },
         idempotencyKey: `subject-reveal:${randomUUID()}`,
       });
       const key = await keys.loadDataKey(id);
       return {
-        subject: view(subject, rows, key, new Set(revealed)),
+        subject: view(subject, rows, key, new Set(revealed), perPurpose),
         purpose: request.purpose,
         revealed,
         withheld: encrypted.filter((f) => !revealed.includes(f)).sort(),

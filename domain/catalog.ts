@@ -41,22 +41,67 @@ export const CatalogEntry = z
   .strict();
 export type CatalogEntry = z.infer<typeof CatalogEntry>;
 
+/**
+ * Why a purpose may be processed at all: PIPL Art. 13 / GDPR Art. 6(1). Only `consent` purposes are gated by
+ * the subject's consent; a purpose restriction (a withdrawal) blocks a purpose whatever its basis.
+ */
+export const LEGAL_BASES = [
+  'consent',
+  'contract',
+  'legal-obligation',
+  'legitimate-interest',
+  'vital-interest',
+  'public-task',
+] as const;
+export const LegalBasis = z.enum(LEGAL_BASES);
+export type LegalBasis = z.infer<typeof LegalBasis>;
+
+export const PurposeEntry = z.object({ legalBasis: LegalBasis }).strict();
+export type PurposeEntry = z.infer<typeof PurposeEntry>;
+
+/** Each purpose the entries name, with the fields that name it (`unclassified` for the fallback entry). */
+const purposeUsers = (catalog: {
+  fields: Record<string, CatalogEntry>;
+  unclassified: CatalogEntry;
+}): Map<string, string[]> => {
+  const users = new Map<string, string[]>();
+  const entries: [string, CatalogEntry][] = [...Object.entries(catalog.fields), ['unclassified', catalog.unclassified]];
+  for (const [name, e] of entries) for (const p of e.purposes) users.set(p, [...(users.get(p) ?? []), name]);
+  return users;
+};
+
+const UnclassifiedEntry = CatalogEntry.refine((e) => e.classification !== 'general', {
+  error: 'unclassified fields must not be stored in plain text',
+});
+
 export const Catalog = z
   .object({
+    /** Every purpose a field (or `unclassified`) names, with its legal basis. */
+    purposes: z.record(Purpose, PurposeEntry),
     fields: z.record(FieldName, CatalogEntry),
     /** Applied to fields the catalog does not name: encrypted as personal and reported as unclassified. */
-    unclassified: CatalogEntry.refine((e) => e.classification !== 'general', {
-      error: 'unclassified fields must not be stored in plain text',
-    }),
+    unclassified: UnclassifiedEntry,
   })
-  .strict();
+  .strict()
+  .superRefine((catalog, ctx) => {
+    // A purpose without a stated basis is a configuration error, not silently consent (or anything else).
+    for (const [purpose, fields] of purposeUsers(catalog)) {
+      if (Object.hasOwn(catalog.purposes, purpose)) continue;
+      ctx.addIssue({
+        code: 'custom',
+        path: ['purposes', purpose],
+        message: `purpose ${purpose} (named by ${fields.join(', ')}) has no legal basis: add "purposes": { "${purpose}": { "legalBasis": one of ${LEGAL_BASES.join(', ')} } }`,
+      });
+    }
+  });
 export type Catalog = z.infer<typeof Catalog>;
 
-/** An operator's override file: entries here replace or add to the defaults, field by field. */
+/** An operator's override file: entries here replace or add to the defaults, purpose by purpose and field by field. */
 export const CatalogOverride = z
   .object({
+    purposes: z.record(Purpose, PurposeEntry).default({}),
     fields: z.record(FieldName, CatalogEntry).default({}),
-    unclassified: Catalog.shape.unclassified.optional(),
+    unclassified: UnclassifiedEntry.optional(),
   })
   .strict();
 export type CatalogOverride = z.infer<typeof CatalogOverride>;
@@ -68,15 +113,31 @@ const entry = (
   extra: Partial<Pick<CatalogEntry, 'mask' | 'blindIndex' | 'normalise'>> = {},
 ): CatalogEntry => ({ classification, purposes, retention, blindIndex: false, ...extra });
 
+const basis = (legalBasis: LegalBasis): PurposeEntry => ({ legalBasis });
+
 const CUSTOMER = ['customer-service', 'transfer-notice', 'consent-collection'];
+const CONTACT = [...CUSTOMER, 'marketing'];
 const CREDIT = ['credit-assessment', 'regulatory-reporting'];
 
 /** Defaults for a transferred credit-information customer file (PIPL Art. 28 marks the sensitive ones). */
 export const defaultCatalog: Catalog = {
+  // The defaults' reasons are in docs/decisions.md ("Legal basis per purpose"); operators override them.
+  purposes: {
+    'customer-service': basis('contract'),
+    'debt-collection': basis('contract'),
+    'credit-assessment': basis('contract'),
+    'transfer-notice': basis('legal-obligation'),
+    'consent-collection': basis('legal-obligation'),
+    'identity-verification': basis('legal-obligation'),
+    'regulatory-reporting': basis('legal-obligation'),
+    'data-governance': basis('legal-obligation'),
+    marketing: basis('consent'),
+    analytics: basis('consent'),
+  },
   fields: {
-    name: entry('personal', [...CUSTOMER, 'identity-verification'], 'P5Y', { mask: 'name' }),
-    phone: entry('personal', CUSTOMER, 'P5Y', { mask: 'phone', blindIndex: true, normalise: 'phone' }),
-    email: entry('personal', CUSTOMER, 'P5Y', { mask: 'email', blindIndex: true, normalise: 'email' }),
+    name: entry('personal', [...CONTACT, 'identity-verification'], 'P5Y', { mask: 'name' }),
+    phone: entry('personal', CONTACT, 'P5Y', { mask: 'phone', blindIndex: true, normalise: 'phone' }),
+    email: entry('personal', CONTACT, 'P5Y', { mask: 'email', blindIndex: true, normalise: 'email' }),
     address: entry('personal', ['customer-service', 'debt-collection'], 'P5Y', { mask: 'prefix3' }),
     idNumber: entry('sensitive', ['identity-verification', ...CREDIT], 'P5Y', {
       mask: 'tail4',
@@ -95,6 +156,7 @@ export const defaultCatalog: Catalog = {
 };
 
 export const mergeCatalog = (base: Catalog, override: CatalogOverride): Catalog => ({
+  purposes: { ...base.purposes, ...override.purposes },
   fields: { ...base.fields, ...override.fields },
   unclassified: override.unclassified ?? base.unclassified,
 });
@@ -114,6 +176,10 @@ export const isEncrypted = (classification: Classification): boolean => classifi
 
 export const catalogPurposes = (catalog: Catalog): Set<string> =>
   new Set([...Object.values(catalog.fields), catalog.unclassified].flatMap((e) => e.purposes));
+
+/** The legal basis the catalog states for a purpose; undefined for a purpose it does not know. */
+export const legalBasisOf = (catalog: Catalog, purpose: string): LegalBasis | undefined =>
+  Object.hasOwn(catalog.purposes, purpose) ? catalog.purposes[purpose]!.legalBasis : undefined;
 
 /** The fields whose values are searchable through the blind index. */
 export const blindIndexedFields = (catalog: Catalog): string[] =>

@@ -1,6 +1,8 @@
 import { z } from '@hono/zod-openapi';
-import { subjectRegistry, UnknownPurposeError } from '../../activities/subjects';
-import { Classification, Purpose } from '../../domain/catalog';
+import { ConsentRefusedError, subjectRegistry, UnknownPurposeError } from '../../activities/subjects';
+import { Classification, LegalBasis, Purpose } from '../../domain/catalog';
+import { CONSENT_STATUSES } from '../../domain/consent';
+import { CONSENT_REFUSAL_CODES } from '../../domain/consent-gate';
 import type { Services } from '../../runtime/services';
 import { actorOf, defineRoute, endpoint, jsonResponse, v1Resource } from '../auth';
 import { ApiError, problemResponse } from '../errors';
@@ -19,6 +21,26 @@ const FieldView = z
   })
   .openapi('SubjectField');
 
+const SubjectConsent = z
+  .object({
+    purpose: z.string(),
+    legalBasis: LegalBasis.nullable().openapi({
+      description: 'The catalog’s legal basis for the purpose; null for a purpose the catalog does not name',
+    }),
+    consentId: z.uuid().nullable(),
+    status: z
+      .enum(CONSENT_STATUSES)
+      .nullable()
+      .openapi({ description: 'The latest consent’s status; null when only a restriction remains' }),
+    validUntil: z.iso.datetime().nullable(),
+    restricted: z.boolean().openapi({ description: 'Processing for this purpose is restricted (consent withdrawn)' }),
+    refusal: z
+      .enum(CONSENT_REFUSAL_CODES)
+      .nullable()
+      .openapi({ description: 'The problem code a reveal for this purpose gets now; null when it is allowed' }),
+  })
+  .openapi('SubjectConsent');
+
 const Subject = z
   .object({
     id: z.uuid(),
@@ -32,6 +54,9 @@ const Subject = z
     createdAt: z.iso.datetime(),
     updatedAt: z.iso.datetime(),
     fields: z.record(z.string(), FieldView),
+    consents: z.array(SubjectConsent).openapi({
+      description: 'Each purpose the subject has a consent or a restriction for, with its legal basis',
+    }),
   })
   .openapi('Subject');
 
@@ -82,10 +107,17 @@ const revealSubject = defineRoute({
   method: 'get',
   path: '/subjects/{id}/reveal',
   tags: ['subjects'],
-  summary: 'Decrypt the fields the purpose covers; audited before anything is decrypted',
+  summary:
+    'Decrypt the fields the purpose covers, if its legal basis and the subject’s consent allow; audited before anything is decrypted',
   request: { params: IdParam, query: RevealQuery },
   responses: {
     200: jsonResponse(RevealedSubject, 'The subject, with the covered fields in clear'),
+    403: problemResponse(
+      'Requires the role owner; or the consent gate refused the purpose (audited, nothing decrypted): ' +
+        'the purpose is restricted for the subject (consent-withdrawn), or it is consent-based and the ' +
+        'latest consent is not granted (consent-withdrawn, consent-denied, consent-not-granted, consent-expired, ' +
+        'consent-requested) or lacks the separate consent a sensitive field needs (consent-sensitive-not-granted)',
+    ),
     404: problemResponse('No such subject'),
   },
 });
@@ -115,7 +147,7 @@ const searchSubjects = defineRoute({
 });
 
 export const subjectRoutes = ({ database, keyring, catalog, config, clock }: Services) => {
-  const subjects = subjectRegistry({ db: database.db, keyring, catalog });
+  const subjects = subjectRegistry({ db: database.db, keyring, catalog, clock });
   // A masked value plus a few thousand searches recovers it: searches are budgeted per API key.
   const searches = rateLimiter(
     { limit: config.CUSTODIAN_SEARCH_RATE_LIMIT, windowSeconds: config.CUSTODIAN_SEARCH_RATE_WINDOW_SECONDS },
@@ -160,6 +192,7 @@ export const subjectRoutes = ({ database, keyring, catalog, config, clock }: Ser
         const { subject, ...reveal } = revealed;
         return c.json({ ...subject, reveal }, 200);
       } catch (err) {
+        if (err instanceof ConsentRefusedError) throw new ApiError(403, err.verdict.code, 'Forbidden', err.message);
         if (!(err instanceof UnknownPurposeError)) throw err;
         throw ApiError.badRequest(err.message, [{ path: 'purpose', message: 'not a purpose in the data catalog' }]);
       }

@@ -6,6 +6,7 @@ import {
   CatalogOverride,
   classifyField,
   defaultCatalog,
+  legalBasisOf,
   mergeCatalog,
   normaliseForIndex,
   unclassifiedNameProblem,
@@ -81,5 +82,60 @@ describe('data catalog', () => {
     expect(unclassifiedNameProblem('x'.repeat(33))).toMatch(/longer than 32/);
     expect(unclassifiedNameProblem('zhang_13800000001')).toMatch(/more than 4 digits/);
     expect(unclassifiedNameProblem('zhang_13800000001')).not.toContain('zhang');
+  });
+
+  it('states a legal basis for every purpose the defaults name', () => {
+    for (const purpose of catalogPurposes(defaultCatalog))
+      expect(legalBasisOf(defaultCatalog, purpose), purpose).toBeDefined();
+    expect(
+      Object.fromEntries(
+        [
+          'transfer-notice',
+          'consent-collection',
+          'customer-service',
+          'credit-assessment',
+          'regulatory-reporting',
+          'marketing',
+          'analytics',
+        ].map((p) => [p, legalBasisOf(defaultCatalog, p)]),
+      ),
+    ).toEqual({
+      'transfer-notice': 'legal-obligation',
+      'consent-collection': 'legal-obligation',
+      'customer-service': 'contract',
+      'credit-assessment': 'contract',
+      'regulatory-reporting': 'legal-obligation',
+      marketing: 'consent',
+      analytics: 'consent',
+    });
+    expect(legalBasisOf(defaultCatalog, 'astrology')).toBeUndefined();
+    expect(legalBasisOf(defaultCatalog, 'constructor')).toBeUndefined();
+  });
+
+  it('refuses a catalog whose fields name a purpose without a legal basis, naming the purpose and the fields', () => {
+    const override = CatalogOverride.parse({
+      fields: { loyaltyTier: { classification: 'personal', purposes: ['loyalty', 'marketing'], retention: 'P1Y' } },
+    });
+    const result = Catalog.safeParse(mergeCatalog(defaultCatalog, override));
+    expect(result.success).toBe(false);
+    expect(result.error?.issues).toEqual([
+      expect.objectContaining({
+        path: ['purposes', 'loyalty'],
+        message: expect.stringMatching(/^purpose loyalty \(named by loyaltyTier\) has no legal basis: add "purposes"/),
+      }),
+    ]);
+    const withBasis = CatalogOverride.parse({ ...override, purposes: { loyalty: { legalBasis: 'consent' } } });
+    expect(legalBasisOf(Catalog.parse(mergeCatalog(defaultCatalog, withBasis)), 'loyalty')).toBe('consent');
+  });
+
+  it('merges purposes one by one and refuses an unknown legal basis', () => {
+    const merged = mergeCatalog(
+      defaultCatalog,
+      CatalogOverride.parse({ purposes: { analytics: { legalBasis: 'legitimate-interest' } } }),
+    );
+    expect(legalBasisOf(merged, 'analytics')).toBe('legitimate-interest');
+    expect(legalBasisOf(merged, 'marketing')).toBe('consent');
+    expect(CatalogOverride.safeParse({ purposes: { analytics: { legalBasis: 'because' } } }).success).toBe(false);
+    expect(CatalogOverride.safeParse({ purposes: { analytics: 'consent' } }).success).toBe(false);
   });
 });
