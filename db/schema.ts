@@ -1,6 +1,7 @@
 import { sql } from 'drizzle-orm';
 import {
   bigint,
+  bigserial,
   boolean,
   check,
   customType,
@@ -554,4 +555,210 @@ export const campaignTargets = pgTable(
     error: text('error'),
   },
   (t) => [primaryKey({ columns: [t.campaignId, t.subjectId] })],
+);
+
+/**
+ * Where a user is paged (a mail address or whatever the notifier's channel routes on), encrypted: AES-256-GCM
+ * under a key derived (HKDF, `custodian/user-contact/v1`) from the KEK version named here, AAD binding the user.
+ */
+export const userContacts = pgTable('user_contacts', {
+  userId: uuid('user_id')
+    .primaryKey()
+    .references(() => users.id),
+  kekVersion: integer('kek_version').notNull(),
+  ciphertext: bytea('ciphertext').notNull(),
+  /** The language pages are written in (`zh-CN` or `en`). */
+  locale: text('locale').notNull().default('zh-CN'),
+  updatedAt: timestamp('updated_at', { withTimezone: true }).notNull().defaultNow(),
+});
+
+/** An on-call rotation (domain/oncall.ts): responders in order, a handoff interval from a local start time in a zone. */
+export const oncallSchedules = pgTable('oncall_schedules', {
+  id: uuid('id').primaryKey(),
+  name: text('name').notNull(),
+  timeZone: text('time_zone').notNull(),
+  /** The first handoff as a local date-time in the zone (`2025-03-03T09:00`). */
+  startLocal: text('start_local').notNull(),
+  handoffEvery: integer('handoff_every').notNull(),
+  handoffUnit: text('handoff_unit', { enum: ['hours', 'days', 'weeks'] }).notNull(),
+  responders: uuid('responders').array().notNull(),
+  /** Who covers from/to (ISO instants), in the order added: a later one wins where two overlap. */
+  overrides: jsonb('overrides')
+    .$type<{ userId: string; from: string; to: string; addedBy: string }[]>()
+    .notNull()
+    .default([]),
+  createdBy: text('created_by').notNull(),
+  createdAt: createdAt(),
+  updatedAt: timestamp('updated_at', { withTimezone: true }).notNull().defaultNow(),
+});
+
+/** An escalation policy (domain/escalation.ts); frozen into each incident when it is triggered. */
+export const escalationPolicies = pgTable('escalation_policies', {
+  id: uuid('id').primaryKey(),
+  name: text('name').notNull(),
+  levels: jsonb('levels')
+    .$type<{ targets: { type: 'user' | 'schedule'; id: string }[]; waitMs: number }[]>()
+    .notNull(),
+  repeat: integer('repeat').notNull(),
+  reescalateAfterMs: bigint('reescalate_after_ms', { mode: 'number' }),
+  createdBy: text('created_by').notNull(),
+  createdAt: createdAt(),
+});
+
+/**
+ * An incident (`incident-{id}`), written by its workflow's activities. The title and every other text are in
+ * incident_texts; this row holds codes, IDs, counts and times, the frozen policy and the deadlines.
+ */
+export const incidents = pgTable(
+  'incidents',
+  {
+    id: uuid('id').primaryKey(),
+    status: text('status', {
+      enum: ['triggered', 'unacknowledged', 'acknowledged', 'investigating', 'contained', 'resolved', 'closed'],
+    }).notNull(),
+    severity: text('severity', { enum: ['sev1', 'sev2', 'sev3', 'sev4'] }).notNull(),
+    category: text('category').notNull(),
+    titleTextId: uuid('title_text_id').notNull(),
+    personalData: boolean('personal_data').notNull(),
+    jurisdictions: text('jurisdictions').array().notNull(),
+    awareAt: timestamp('aware_at', { withTimezone: true }).notNull(),
+    openedBy: text('opened_by').notNull(),
+    openedAt: timestamp('opened_at', { withTimezone: true }).notNull(),
+    policyId: uuid('policy_id').notNull(),
+    /** The escalation policy as it was when the incident was triggered. */
+    policy: jsonb('policy').$type<Record<string, unknown>>().notNull(),
+    /** Where the escalation stands: round (1 + re-escalations), cycle, level, when that level was paged. */
+    escalation: jsonb('escalation').$type<{ round: number; cycle: number; level: number; pagedAt: string }>(),
+    acknowledgedBy: text('acknowledged_by'),
+    acknowledgedAt: timestamp('acknowledged_at', { withTimezone: true }),
+    /** A regulator deadline passed without a notification. */
+    late: boolean('late').notNull().default(false),
+    affectedCount: bigint('affected_count', { mode: 'number' }).notNull().default(0),
+    /** How the affected subjects were named: counts and an import ID, never the subjects' data. */
+    affected: jsonb('affected').$type<Record<string, unknown>>().notNull(),
+    cnOperator: text('cn_operator', { enum: ['cii', 'other'] }).notNull(),
+    gradeSuggested: text('grade_suggested').notNull(),
+    gradeConfirmed: text('grade_confirmed'),
+    gradeConfirmedBy: text('grade_confirmed_by'),
+    /** The deadlines (domain/regulatory-clocks.ts) with what fired and when each was met. */
+    deadlines: jsonb('deadlines').$type<Record<string, unknown>[]>().notNull().default([]),
+    resolvedAt: timestamp('resolved_at', { withTimezone: true }),
+    postmortemDueAt: timestamp('postmortem_due_at', { withTimezone: true }),
+    closedAt: timestamp('closed_at', { withTimezone: true }),
+    workflowId: text('workflow_id'),
+    runId: text('run_id'),
+    updatedAt: timestamp('updated_at', { withTimezone: true }).notNull().defaultNow(),
+  },
+  (t) => [
+    index('incidents_status_idx').on(t.status, t.openedAt),
+    index('incidents_severity_idx').on(t.severity, t.openedAt),
+    index('incidents_opened_idx').on(t.openedAt),
+  ],
+);
+
+/** The subjects an incident names (for breach notices), by ID only. */
+export const incidentAffectedSubjects = pgTable(
+  'incident_affected_subjects',
+  {
+    incidentId: uuid('incident_id').notNull(),
+    subjectId: uuid('subject_id').notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.incidentId, t.subjectId] })],
+);
+
+/**
+ * Free text of an incident (title, notes, resolution summary, postmortem, reasons for a late notification),
+ * written by the API before the workflow is told; workflow history, the timeline's details and the audit carry
+ * its ID and SHA-256 only.
+ */
+export const incidentTexts = pgTable(
+  'incident_texts',
+  {
+    id: uuid('id').primaryKey(),
+    incidentId: uuid('incident_id').notNull(),
+    kind: text('kind').notNull(),
+    body: text('body').notNull(),
+    sha256: text('sha256').notNull(),
+    createdBy: text('created_by').notNull(),
+    createdAt: createdAt(),
+  },
+  (t) => [index('incident_texts_incident_idx').on(t.incidentId)],
+);
+
+/** Who did what when, one row per event, keyed by workflow ID + step so a retry writes once. */
+export const incidentTimeline = pgTable(
+  'incident_timeline',
+  {
+    n: bigserial('n', { mode: 'number' }).primaryKey(),
+    incidentId: uuid('incident_id').notNull(),
+    type: text('type').notNull(),
+    at: timestamp('at', { withTimezone: true }).notNull(),
+    actor: text('actor').notNull(),
+    /** Codes, IDs, counts: never text or personal data. */
+    details: jsonb('details').$type<Record<string, unknown>>().notNull().default({}),
+    textId: uuid('text_id'),
+    idempotencyKey: text('idempotency_key').notNull(),
+    workflowId: text('workflow_id'),
+    runId: text('run_id'),
+  },
+  (t) => [
+    uniqueIndex('incident_timeline_idempotency_key_uq').on(t.idempotencyKey),
+    index('incident_timeline_incident_idx').on(t.incidentId, t.at),
+  ],
+);
+
+/**
+ * A page to one user for one level of one cycle of one round: once per (incident, round, cycle, level, user).
+ * Its row also backs the page's acknowledgement link (signed, expiring, used once).
+ */
+export const incidentPages = pgTable(
+  'incident_pages',
+  {
+    id: uuid('id').primaryKey(),
+    incidentId: uuid('incident_id').notNull(),
+    round: integer('round').notNull(),
+    cycle: integer('cycle').notNull(),
+    level: integer('level').notNull(),
+    userId: uuid('user_id').notNull(),
+    /** Named by the level (`user`) or on call for a schedule the level named. */
+    via: text('via', { enum: ['user', 'schedule'] }).notNull(),
+    scheduleId: uuid('schedule_id'),
+    status: text('status', { enum: ['pending', 'sent', 'failed'] })
+      .notNull()
+      .default('pending'),
+    /** A failure type (NoRecipient, NotificationRejected …), never a message. */
+    error: text('error'),
+    notificationId: uuid('notification_id'),
+    pagedAt: timestamp('paged_at', { withTimezone: true }).notNull(),
+    sentAt: timestamp('sent_at', { withTimezone: true }),
+    linkExpiresAt: timestamp('link_expires_at', { withTimezone: true }).notNull(),
+    linkUsedAt: timestamp('link_used_at', { withTimezone: true }),
+  },
+  (t) => [
+    uniqueIndex('incident_pages_step_user_uq').on(t.incidentId, t.round, t.cycle, t.level, t.userId),
+    index('incident_pages_incident_idx').on(t.incidentId, t.pagedAt),
+  ],
+);
+
+/** A notification to a regulator, against one of the incident's deadlines (several may come in phases). */
+export const regulatorNotifications = pgTable(
+  'regulator_notifications',
+  {
+    id: uuid('id').primaryKey(),
+    incidentId: uuid('incident_id').notNull(),
+    deadline: text('deadline').notNull(),
+    authority: text('authority').notNull(),
+    reference: text('reference').notNull(),
+    notifiedAt: timestamp('notified_at', { withTimezone: true }).notNull(),
+    late: boolean('late').notNull(),
+    /** incident_texts row with the reasons for a late notification (GDPR Art. 33(1)). */
+    reasonsTextId: uuid('reasons_text_id'),
+    recordedBy: text('recorded_by').notNull(),
+    idempotencyKey: text('idempotency_key').notNull(),
+    createdAt: createdAt(),
+  },
+  (t) => [
+    uniqueIndex('regulator_notifications_idempotency_key_uq').on(t.idempotencyKey),
+    index('regulator_notifications_incident_idx').on(t.incidentId, t.notifiedAt),
+  ],
 );
