@@ -6,6 +6,7 @@ import { routePattern } from '../runtime/metrics';
 import type { Services } from '../runtime/services';
 import { assertEveryV1RouteGuarded, authenticate, BEARER_SCHEME, streamsBody, type AuthEnv } from './auth';
 import { DOCS_CSP, DOCS_HTML } from './docs';
+import { consentPage } from './pages/consent-page';
 import { ApiError, invalidInput, problem, toProblem } from './errors';
 import { resources } from './resources';
 
@@ -114,6 +115,8 @@ export const createApp = (services: Services) => {
 
   for (const resource of resources) app.route('/v1', resource(services));
   assertEveryV1RouteGuarded(app);
+  // The subject's consent page: HTML, no API key (the link token is the credential).
+  app.route('/consent', consentPage(services));
 
   app.openapi(healthz, (c) => c.json({ status: 'ok' as const }, 200));
   app.openapi(readyz, async (c) => {
