@@ -1,6 +1,7 @@
 import type { Services } from '../runtime/services';
 import { alertActivities } from './alerts';
 import { auditActivities } from './audit';
+import { campaignActivities } from './campaigns';
 import { consentActivities } from './consents';
 import { notifyActivities } from './notify';
 import { importActivities } from './subject-import';
@@ -18,6 +19,7 @@ export const createActivities = (s: ActivityDeps) => {
     ...importActivities(d),
     ...notifyActivities(d),
     ...consentActivities(d),
+    ...campaignActivities(d),
     ...alertActivities(d),
   };
 };

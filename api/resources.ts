@@ -1,5 +1,6 @@
 import type { Resource } from './resource';
 import { auditRoutes } from './routes/audit';
+import { campaignRoutes } from './routes/campaigns';
 import { consentRoutes } from './routes/consents';
 import { notificationRoutes } from './routes/notifications';
 import { noticeRoutes } from './routes/notices';
@@ -18,4 +19,5 @@ export const resources: Resource[] = [
   notificationRoutes,
   receiptRoutes,
   consentRoutes,
+  campaignRoutes,
 ];

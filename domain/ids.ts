@@ -6,3 +6,4 @@ export const TASK_QUEUE_DEFAULT = 'custodian';
 export const consentWorkflowId = (consentId: string) => `consent-${consentId}`;
 export const backupWorkflowId = (backupId: string) => `backup-${backupId}`;
 export const restoreTestWorkflowId = (restoreTestId: string) => `restore-test-${restoreTestId}`;
+export const campaignWorkflowId = (campaignId: string) => `campaign-${campaignId}`;

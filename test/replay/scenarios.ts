@@ -3,14 +3,18 @@ import { createReadStream } from 'node:fs';
 import { join } from 'node:path';
 import type { Client, WorkflowHandle } from '@temporalio/client';
 import { stageImportFile } from '../../activities/import-staging';
+import { campaignConsentId } from '../../activities/campaigns';
 import type { Database } from '../../db/client';
+import type { CampaignInput } from '../../domain/campaign';
 import type { ConsentInput } from '../../domain/consent';
-import { consentWorkflowId, importWorkflowId, selfCheckWorkflowId } from '../../domain/ids';
+import { campaignWorkflowId, consentWorkflowId, importWorkflowId, selfCheckWorkflowId } from '../../domain/ids';
 import type { SubjectImportInput } from '../../domain/subject-import';
 import type { Keyring } from '../../runtime/keyring';
-import { consent, selfCheck, subjectImport } from '../../workflows';
+import { campaign, consent, selfCheck, subjectImport } from '../../workflows';
+import { campaignProgressQuery, cancelUpdate, pauseUpdate, resumeUpdate } from '../../workflows/campaign';
 import { consentStateQuery, denyUpdate, grantUpdate, withdrawUpdate } from '../../workflows/consent';
 import { importProgressQuery } from '../../workflows/subject-import';
+import { insertSubjects } from '../helpers/campaign-subjects';
 import { insertNotice, insertSubject } from '../helpers/notifications';
 import { writeSubjectFile } from '../helpers/subject-files';
 import { waitFor } from '../helpers/wait';
@@ -96,6 +100,35 @@ const startConsent = async (
   }, 'the request recorded and sent');
   return handle;
 };
+
+/** Starts a campaign over `subjects` new subjects (their own import), with small batches. */
+const startCampaign = async (
+  { client, taskQueue, database, keyring }: ScenarioContext,
+  subjects: number,
+  o: Partial<CampaignInput> = {},
+) => {
+  const { importId, ids } = await insertSubjects(database.db, keyring, subjects);
+  const campaignId = randomUUID();
+  const handle = await client.workflow.start(campaign, {
+    taskQueue,
+    workflowId: campaignWorkflowId(campaignId),
+    args: [
+      {
+        campaignId,
+        noticeId: await insertNotice(database.db),
+        purposeChanged: false,
+        filter: { importId },
+        batchSize: 2,
+        requestedBy: 'recorded',
+        ...o,
+      },
+    ],
+  });
+  return { handle, campaignId, subjectIds: ids };
+};
+
+const batchesDone = (handle: WorkflowHandle, n: number) =>
+  waitFor(async () => ((await handle.query(campaignProgressQuery)).batches >= n ? true : undefined), `${n} batches`);
 
 const onBehalf = { actor: 'recorded', method: 'on-behalf' as const };
 
@@ -195,5 +228,47 @@ export const scenarios: Record<string, Record<string, Scenario>> = {
           resume: { cursor: { offset: 0, line: 1 }, counts: { imported: 0, updated: 0, duplicates: 0, rejected: 0 } },
         }),
       ),
+  },
+  campaign: {
+    /** Begin, batches to the end, the report: a single run. */
+    completed: async (ctx) => settled((await startCampaign(ctx, 5)).handle),
+    /** The first run of a chain: it stops after `batchesPerRun` batches and continues as new with the cursor. */
+    'continued-as-new': async (ctx) => {
+      const { handle } = await startCampaign(ctx, 5, { batchesPerRun: 1 });
+      await handle.result();
+      return ctx.client.workflow.getHandle(handle.workflowId, handle.firstExecutionRunId);
+    },
+    /** Paced, paused after a batch, resumed, completed. */
+    'paused-resumed': async (ctx) => {
+      const { handle } = await startCampaign(ctx, 8, { ratePerSecond: 4 });
+      await batchesDone(handle, 1);
+      await handle.executeUpdate(pauseUpdate);
+      await handle.executeUpdate(resumeUpdate);
+      return settled(handle);
+    },
+    /** Cancelled between batches: the report is stored and returned by the update. */
+    cancelled: async (ctx) => {
+      const { handle } = await startCampaign(ctx, 40, { ratePerSecond: 4 });
+      await batchesDone(handle, 1);
+      await handle.executeUpdate(cancelUpdate);
+      return settled(handle);
+    },
+    /** The purpose changed: one consent workflow per subject, started from the batch activity. */
+    're-consent': async (ctx) => {
+      const consent = { respondWithinMs: 60_000, remindEveryMs: 60_000, maxReminders: 0, validForMs: 86_400_000 };
+      const { handle, campaignId, subjectIds } = await startCampaign(ctx, 3, { purposeChanged: true, consent });
+      await handle.result();
+      await Promise.all(
+        subjectIds.map((s) =>
+          ctx.client.workflow
+            .getHandle(consentWorkflowId(campaignConsentId(campaignId, s)))
+            .terminate('recorded')
+            .catch(() => {}),
+        ),
+      );
+      return handle;
+    },
+    /** Beginning fails (no such notice): closed as failed with that cause. */
+    'begin-fails': async (ctx) => settled((await startCampaign(ctx, 1, { noticeId: randomUUID() })).handle),
   },
 };
