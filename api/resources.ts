@@ -2,11 +2,14 @@ import type { Resource } from './resource';
 import { auditRoutes } from './routes/audit';
 import { campaignRoutes } from './routes/campaigns';
 import { consentRoutes } from './routes/consents';
+import { escalationPolicyRoutes } from './routes/escalation-policies';
 import { notificationRoutes } from './routes/notifications';
+import { oncallScheduleRoutes } from './routes/oncall-schedules';
 import { noticeRoutes } from './routes/notices';
 import { receiptRoutes } from './routes/receipts';
 import { subjectImportRoutes } from './routes/subject-imports';
 import { subjectRoutes } from './routes/subjects';
+import { userContactRoutes } from './routes/user-contacts';
 import { userRoutes } from './routes/users';
 
 /** Every /v1 resource, mounted by createApp; a new process adds its route module here, one line. */
@@ -19,5 +22,8 @@ export const resources: Resource[] = [
   notificationRoutes,
   receiptRoutes,
   consentRoutes,
+  userContactRoutes,
+  oncallScheduleRoutes,
+  escalationPolicyRoutes,
   campaignRoutes,
 ];
