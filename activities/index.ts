@@ -1,6 +1,8 @@
 import type { Services } from '../runtime/services';
 import { alertActivities } from './alerts';
 import { auditActivities } from './audit';
+import { backupRetentionActivities } from './backup-retention';
+import { backupReviewActivities } from './backup-reviews';
 import { campaignActivities } from './campaigns';
 import { consentActivities } from './consents';
 import { notifyActivities } from './notify';
@@ -21,6 +23,8 @@ export const createActivities = (s: ActivityDeps) => {
     ...consentActivities(d),
     ...campaignActivities(d),
     ...alertActivities(d),
+    ...backupRetentionActivities(d),
+    ...backupReviewActivities(d),
   };
 };
 export type Activities = ReturnType<typeof createActivities>;

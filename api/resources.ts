@@ -7,6 +7,7 @@ import { notificationRoutes } from './routes/notifications';
 import { oncallScheduleRoutes } from './routes/oncall-schedules';
 import { noticeRoutes } from './routes/notices';
 import { receiptRoutes } from './routes/receipts';
+import { scheduleRoutes } from './routes/schedules';
 import { subjectImportRoutes } from './routes/subject-imports';
 import { subjectRoutes } from './routes/subjects';
 import { userContactRoutes } from './routes/user-contacts';
@@ -22,6 +23,7 @@ export const resources: Resource[] = [
   notificationRoutes,
   receiptRoutes,
   consentRoutes,
+  scheduleRoutes,
   userContactRoutes,
   oncallScheduleRoutes,
   escalationPolicyRoutes,

@@ -87,3 +87,22 @@ export const selectRetention = (backups: readonly RetainedCandidate[], policy: R
     pinned,
   };
 };
+
+/** The retention workflow's input (`backup-retention-{id}`): the policy and who asked. */
+export interface BackupRetentionInput extends RetentionPolicy {
+  retentionId: string;
+  requestedBy: string;
+}
+
+/** Why a planned deletion did not happen: gone already, the newest verified one by now, or a restore test is reading it. */
+export type DeletionSkipped = 'already-deleted' | 'pinned' | 'restore-test-running' | 'not-found';
+
+export interface BackupRetentionResult {
+  retentionId: string;
+  policy: RetentionPolicy;
+  pinned: string | null;
+  kept: number;
+  /** Data backups outside every GFS slot, and keyring backups past their retention, deleted by this run. */
+  deleted: string[];
+  skipped: { backupId: string; reason: DeletionSkipped }[];
+}

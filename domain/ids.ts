@@ -7,3 +7,8 @@ export const consentWorkflowId = (consentId: string) => `consent-${consentId}`;
 export const backupWorkflowId = (backupId: string) => `backup-${backupId}`;
 export const restoreTestWorkflowId = (restoreTestId: string) => `restore-test-${restoreTestId}`;
 export const campaignWorkflowId = (campaignId: string) => `campaign-${campaignId}`;
+export const backupRetentionWorkflowId = (retentionId: string) => `backup-retention-${retentionId}`;
+export const backupFreshnessWorkflowId = (checkId: string) => `backup-freshness-${checkId}`;
+export const restoreDrillWorkflowId = (drillId: string) => `restore-drill-${drillId}`;
+/** A recurring review's Temporal schedule; its runs are workflows `schedule-{name}-{scheduled time}` (Temporal appends the time). */
+export const scheduleIdOf = (name: string) => `schedule-${name}`;

@@ -2,6 +2,7 @@ import { serve, type ServerType } from '@hono/node-server';
 import { Client, Connection } from '@temporalio/client';
 import { NativeConnection, type Worker } from '@temporalio/worker';
 import { createActivities } from '../activities';
+import { upsertSchedules } from '../activities/schedules';
 import { createApp } from '../api/app';
 import type { Config } from './config';
 import type { Keyring } from './keyring';
@@ -75,12 +76,17 @@ export const startWorker = async (address: string, services: Services): Promise<
     dataConverter: dataConverterFor(keyring),
   });
   const done = worker.run().finally(() => connection.close());
-  return {
-    worker,
-    done,
-    stop: async () => {
-      if (worker.getState() === 'RUNNING') worker.shutdown();
-      await done;
-    },
+  const stop = async () => {
+    if (worker.getState() === 'RUNNING') worker.shutdown();
+    await done;
   };
+  if (config.CUSTODIAN_SCHEDULES_ENABLED) {
+    // Idempotent, so every worker does it: the declared recurring reviews exist in Temporal once one has started.
+    const outcomes = await upsertSchedules(services.temporal, services.schedules).catch(async (err: unknown) => {
+      await stop();
+      throw err;
+    });
+    services.logger.info({ schedules: outcomes.map((o) => `${o.scheduleId}: ${o.outcome}`) }, 'schedules upserted');
+  }
+  return { worker, done, stop };
 };

@@ -1,3 +1,4 @@
+import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { z } from 'zod';
 import { Duration } from '../domain/consent';
@@ -90,6 +91,19 @@ const Env = z.object({
   BACKUP_DIR: optionalString,
   /** How long a keyring backup (the wrapped data keys) is kept: ISO 8601 (`P7D`) or words; default 7 days. */
   CUSTODIAN_KEYRING_BACKUP_RETENTION: z.string().trim().default('P7D').pipe(Duration),
+  /** GFS retention of data backups: the newest backup of each of the last N days, ISO weeks and months is kept. */
+  CUSTODIAN_BACKUP_KEEP_DAILY: z.coerce.number().int().min(0).max(10_000).default(7),
+  CUSTODIAN_BACKUP_KEEP_WEEKLY: z.coerce.number().int().min(0).max(10_000).default(4),
+  CUSTODIAN_BACKUP_KEEP_MONTHLY: z.coerce.number().int().min(0).max(10_000).default(12),
+  /** The freshness alarm fires when the newest verified backup is older than this (ISO 8601 or words); default 26 h. */
+  CUSTODIAN_BACKUP_FRESHNESS_THRESHOLD: z.string().trim().default('PT26H').pipe(Duration),
+  /** Upsert the recurring reviews' Temporal Schedules at worker start; `false` leaves Temporal's schedules alone. */
+  CUSTODIAN_SCHEDULES_ENABLED: z
+    .enum(['true', 'false'])
+    .default('true')
+    .transform((v) => v === 'true'),
+  /** The operator's overrides of the declared schedules (JSON by name: cron or every, paused, note, catchupWindow). */
+  CUSTODIAN_SCHEDULES_FILE: optionalString.pipe(z.string().refine(existsSync, 'no such file').optional()),
   SMTP_URL: optionalString.pipe(z.url({ protocol: /^smtps?$/ }).optional()),
   SMTP_FROM: optionalString.pipe(
     z

@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -8,6 +9,7 @@ import { defaultCatalog } from '../../domain/catalog';
 import { loadConfig, type Config } from '../../runtime/config';
 import type { Keyring } from '../../runtime/keyring';
 import { createLogger } from '../../runtime/logger';
+import { loadSchedules } from '../../runtime/schedules';
 import { buildServices, type Services } from '../../runtime/services';
 import { bundleWorkflows } from '../../runtime/worker';
 import { createTestDatabase, type TestDatabase } from './db';
@@ -47,6 +49,8 @@ export const createTestServices = async (o: TestServiceOverrides = {}): Promise<
     ...loadConfig({}),
     CUSTODIAN_BODY_LIMIT_BYTES: 64 * 1024,
     TEMPORAL_TASK_QUEUE: testTemporal.taskQueue('test'),
+    // Schedules live on the run's shared dev server: tests never upsert the real ones, and their own have unique IDs.
+    CUSTODIAN_SCHEDULES_ENABLED: false,
     ...o.config,
   };
   const services = buildServices({
@@ -57,6 +61,7 @@ export const createTestServices = async (o: TestServiceOverrides = {}): Promise<
     catalog: defaultCatalog,
     logger: createLogger('debug', { write: (line: string) => void logLines.push(line) }),
     stagingDir,
+    schedules: loadSchedules(config, { scheduleIdPrefix: `test-${randomUUID().slice(0, 8)}-` }),
     ...o.services,
   });
   return {
