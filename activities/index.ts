@@ -5,6 +5,7 @@ import { backupRetentionActivities } from './backup-retention';
 import { backupReviewActivities } from './backup-reviews';
 import { campaignActivities } from './campaigns';
 import { consentActivities } from './consents';
+import { incidentActivities } from './incidents';
 import { notifyActivities } from './notify';
 import { importActivities } from './subject-import';
 
@@ -21,6 +22,7 @@ export const createActivities = (s: ActivityDeps) => {
     ...importActivities(d),
     ...notifyActivities(d),
     ...consentActivities(d),
+    ...incidentActivities(d),
     ...campaignActivities(d),
     ...alertActivities(d),
     ...backupRetentionActivities(d),

@@ -1,6 +1,7 @@
 import { createHash, createHmac } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import nodemailer from 'nodemailer';
+import type { IncidentTemplate } from '../domain/incident-templates';
 import type { NotificationLocale, NotificationTemplate } from '../domain/notification-templates';
 import { ConfigError, type Config } from '../runtime/config';
 import type { Logger } from '../runtime/logger';
@@ -8,8 +9,11 @@ import type { Logger } from '../runtime/logger';
 /** One message as a channel sends it. `to` is the decrypted address: it lives only for this call. */
 export interface OutgoingMessage {
   idempotencyKey: string;
-  /** `operator-alert`: a page to the operator (activities/alerts.ts), not a message to a subject. */
-  template: NotificationTemplate | 'operator-alert';
+  /**
+   * `operator-alert`: a page to the operator (activities/alerts.ts); `incident-*`, `deadline-*`: messages to staff
+   * about an incident (activities/staff-messages.ts). The rest are messages to subjects.
+   */
+  template: NotificationTemplate | 'operator-alert' | IncidentTemplate;
   locale: NotificationLocale;
   /** `subject:<id>` (or `operator`): what logs and the outbox name instead of the address. */
   recipientRef: string;

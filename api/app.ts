@@ -8,6 +8,7 @@ import { assertEveryV1RouteGuarded, authenticate, BEARER_SCHEME, streamsBody, ty
 import { DOCS_CSP, DOCS_HTML } from './docs';
 import { consentPage } from './pages/consent-page';
 import { ApiError, invalidInput, problem, toProblem } from './errors';
+import { incidentAckPage } from './pages/incident-ack-page';
 import { resources } from './resources';
 
 const READY_TIMEOUT_MS = 2_000;
@@ -118,6 +119,8 @@ export const createApp = (services: Services) => {
   // The subject's consent page: HTML, no API key (the link token is the credential).
   app.route('/consent', consentPage(services));
 
+  // The acknowledgement link of an incident page: HTML, no API key (the signed, single-use link is the credential).
+  app.route('/incident-ack', incidentAckPage(services));
   app.openapi(healthz, (c) => c.json({ status: 'ok' as const }, 200));
   app.openapi(readyz, async (c) => {
     const probes = {

@@ -3,6 +3,7 @@ import { auditRoutes } from './routes/audit';
 import { campaignRoutes } from './routes/campaigns';
 import { consentRoutes } from './routes/consents';
 import { escalationPolicyRoutes } from './routes/escalation-policies';
+import { incidentRoutes } from './routes/incidents';
 import { notificationRoutes } from './routes/notifications';
 import { oncallScheduleRoutes } from './routes/oncall-schedules';
 import { noticeRoutes } from './routes/notices';
@@ -27,5 +28,6 @@ export const resources: Resource[] = [
   userContactRoutes,
   oncallScheduleRoutes,
   escalationPolicyRoutes,
+  incidentRoutes,
   campaignRoutes,
 ];

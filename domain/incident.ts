@@ -9,6 +9,7 @@ import {
   DEADLINE_KINDS,
   type CnGrade,
   type CnOperatorType,
+  type Deadline,
   type DeadlineKind,
   type GradeThresholds,
 } from './regulatory-clocks';
@@ -98,17 +99,31 @@ export interface GradeState {
   confirmedBy?: string;
 }
 
-export interface DeadlineState {
-  kind: DeadlineKind;
-  startsAt: number;
-  dueAt: number;
-  immediate: boolean;
-  lateNeedsReasons: boolean;
-  /** Marks (reminder-50 …, overdue) already acted on. */
+/** A deadline as the incident tracks it: the rule's facts plus what fired and when it was met. */
+export type DeadlineState = Deadline & {
+  /** Marks (reminder-50 …, overdue) already acted on; a superseded reminder is recorded as `<mark>:skipped`. */
   fired: string[];
   notifiedAt?: number;
   late?: boolean;
-}
+};
+
+/**
+ * The deadlines after a change of facts (a confirmed grade, the resolution): what fired and what was met carries
+ * over by kind; a deadline the new facts no longer owe is dropped unless a notification was already recorded.
+ */
+export const mergeDeadlines = (previous: DeadlineState[], owed: Deadline[]): DeadlineState[] => {
+  const byKind = new Map(previous.map((d) => [d.kind, d]));
+  const kept = owed.map((d) => {
+    const before = byKind.get(d.kind);
+    return {
+      ...d,
+      fired: before?.fired ?? [],
+      ...(before?.notifiedAt === undefined ? {} : { notifiedAt: before.notifiedAt, late: before.late }),
+    };
+  });
+  const owedKinds = new Set(owed.map((d) => d.kind));
+  return [...kept, ...previous.filter((d) => !owedKinds.has(d.kind) && d.notifiedAt !== undefined)];
+};
 
 export interface EscalationPosition {
   round: number;
@@ -240,6 +255,8 @@ export type IncidentRequest = z.infer<typeof IncidentRequest>;
 /** The workflow's input: IDs, codes, counts and milliseconds — the title and every text stay in Postgres. */
 export interface IncidentInput {
   incidentId: string;
+  /** The incident_texts row holding the title (written by whoever opened it). */
+  titleTextId: string;
   severity: Severity;
   category: IncidentCategory;
   awareAt: number;

@@ -6,3 +6,4 @@ export { scheduledRun } from './scheduled-run';
 export { backupRetention } from './backup-retention';
 export { backupFreshness } from './backup-freshness';
 export { restoreDrill } from './restore-drill';
+export { incident } from './incident';

@@ -18,6 +18,7 @@ import { insertSubjects } from '../helpers/campaign-subjects';
 import { insertNotice, insertSubject } from '../helpers/notifications';
 import { writeSubjectFile } from '../helpers/subject-files';
 import { waitFor } from '../helpers/wait';
+import { incidentScenarios } from './incident-scenarios';
 
 export interface ScenarioContext {
   client: Client;
@@ -271,4 +272,5 @@ export const scenarios: Record<string, Record<string, Scenario>> = {
     /** Beginning fails (no such notice): closed as failed with that cause. */
     'begin-fails': async (ctx) => settled((await startCampaign(ctx, 1, { noticeId: randomUUID() })).handle),
   },
+  incident: incidentScenarios,
 };

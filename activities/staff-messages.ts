@@ -1,0 +1,169 @@
+import { createHash } from 'node:crypto';
+import { ApplicationFailure, Context } from '@temporalio/activity';
+import { eq, sql } from 'drizzle-orm';
+import type { Db } from '../db/client';
+import { notifications } from '../db/schema';
+import { renderIncidentMessage, type IncidentMessageParams, type IncidentTemplate } from '../domain/incident-templates';
+import type { Config } from '../runtime/config';
+import type { Keyring } from '../runtime/keyring';
+import type { Logger } from '../runtime/logger';
+import { appendAudit } from './audit';
+import { ChannelError, createChannel, type Channel } from './notify-channels';
+import { rawSql } from './subject-writer';
+import { readUserContact } from './user-contacts';
+
+/** The advisory-lock class of the notifier's per-key send lock, shared so a key is never sent by both. */
+const SEND_LOCK = 0x6e6f7469; // 'noti'
+
+export interface StaffMessageDeps {
+  db: Db;
+  keyring: Keyring;
+  config: Config;
+  logger: Logger;
+  clock: () => Date;
+  channel?: Channel;
+}
+
+export interface StaffMessage {
+  /** Unique per message: workflow ID + step + user. */
+  idempotencyKey: string;
+  template: IncidentTemplate;
+  userId: string;
+  params: IncidentMessageParams;
+  /** What the audit entry names as the message's subject matter (`incident`, its ID). */
+  about: { type: string; id: string };
+}
+
+/** `sent`: delivered now; `already`: the outbox had it as sent; `failed`: refused for good (code says why). */
+export type StaffMessageOutcome =
+  { status: 'sent' | 'already'; notificationId: string } | { status: 'failed'; notificationId: string; code: string };
+
+const sha256 = (text: string) => createHash('sha256').update(text, 'utf8').digest('hex');
+
+/**
+ * Messages to users (responders, owners) through the notifier's outbox and channel: the same protocol as
+ * activities/notify.ts for subjects — a `notifications` row per key before the send (recipient `user:<id>`,
+ * no address, a body hash), one sender per key under the same advisory lock, audited `notification.sent` /
+ * `notification.failed` against the user. A user without a readable contact is a final `NoRecipient`, returned
+ * (not thrown) so one unreachable responder does not hold up the others; a channel outage throws retryably.
+ */
+export const staffMessenger = (d: StaffMessageDeps) => {
+  let channel = d.channel;
+  const channelFor = () => (channel ??= createChannel(d.config, d.logger));
+
+  const withSendLock = async <T>(key: string, send: () => Promise<T>): Promise<T> => {
+    const conn = await rawSql(d.db).reserve();
+    try {
+      const [lock] = await conn<{ locked: boolean }[]>`
+        select pg_try_advisory_lock(${SEND_LOCK}, hashtext(${key})) as locked`;
+      if (!lock?.locked)
+        throw ApplicationFailure.retryable(`notification ${key} is being sent by another attempt`, 'NotificationBusy');
+      try {
+        return await send();
+      } finally {
+        await conn`select pg_advisory_unlock(${SEND_LOCK}, hashtext(${key}))`;
+      }
+    } finally {
+      conn.release();
+    }
+  };
+
+  return async (m: StaffMessage): Promise<StaffMessageOutcome> => {
+    const send = channelFor();
+    const execution = Context.current().info.workflowExecution;
+    const contact = await readUserContact(d.db, d.keyring, m.userId);
+    const locale = contact?.locale ?? 'en';
+    await d.db
+      .insert(notifications)
+      .values({
+        idempotencyKey: m.idempotencyKey,
+        channel: send.name,
+        template: m.template,
+        locale,
+        recipientRef: `user:${m.userId}`,
+        workflowId: execution?.workflowId,
+        runId: execution?.runId,
+      })
+      .onConflictDoNothing({ target: notifications.idempotencyKey });
+    const [row] = await d.db.select().from(notifications).where(eq(notifications.idempotencyKey, m.idempotencyKey));
+    if (!row) throw new Error(`outbox row ${m.idempotencyKey} vanished right after it was written`);
+    if (row.template !== m.template || row.recipientRef !== `user:${m.userId}`)
+      throw ApplicationFailure.nonRetryable(
+        `idempotency key ${m.idempotencyKey} already names another message`,
+        'IdempotencyKeyReused',
+      );
+    if (row.status === 'sent') return { status: 'already', notificationId: row.id };
+    if (row.status === 'failed') return { status: 'failed', notificationId: row.id, code: row.lastError ?? 'failed' };
+
+    return withSendLock(m.idempotencyKey, async () => {
+      const [current] = await d.db
+        .select({ status: notifications.status })
+        .from(notifications)
+        .where(eq(notifications.id, row.id));
+      if (current?.status === 'sent') return { status: 'already' as const, notificationId: row.id };
+      const audit = (outcome: 'sent' | 'failed', details: Record<string, unknown>) =>
+        appendAudit(d.db, {
+          actor: 'system',
+          action: `notification.${outcome}`,
+          targetType: 'user',
+          targetId: m.userId,
+          workflowId: execution?.workflowId,
+          runId: execution?.runId,
+          details: {
+            notificationId: row.id,
+            template: m.template,
+            channel: send.name,
+            [`${m.about.type}Id`]: m.about.id,
+            ...details,
+          },
+          idempotencyKey: `notification:${row.id}:${outcome}`,
+        });
+      const fail = async (code: string, status: 'pending' | 'failed') =>
+        d.db
+          .update(notifications)
+          .set({ attempts: sql`${notifications.attempts} + 1`, lastError: code.slice(0, 200), status })
+          .where(eq(notifications.id, row.id));
+      if (!contact) {
+        await fail('NoRecipient: the user has no readable contact', 'failed');
+        await audit('failed', { code: 'NoRecipient' });
+        return { status: 'failed' as const, notificationId: row.id, code: 'NoRecipient' };
+      }
+      const rendered = renderIncidentMessage(m.template, locale, m.params);
+      try {
+        await send.send({
+          idempotencyKey: m.idempotencyKey,
+          template: m.template,
+          locale,
+          recipientRef: row.recipientRef,
+          to: contact.address,
+          subject: rendered.subject,
+          text: rendered.text,
+        });
+      } catch (err) {
+        const code = err instanceof ChannelError ? err.message : `${send.name}: unexpected error`;
+        if (err instanceof ChannelError && !err.retryable) {
+          await fail(code, 'failed');
+          await audit('failed', { code });
+          return { status: 'failed' as const, notificationId: row.id, code: 'NotificationRejected' };
+        }
+        await fail(code, 'pending');
+        throw ApplicationFailure.retryable(`notification ${row.id}: ${code}`, 'NotificationFailed');
+      }
+      const bodySha256 = sha256(`${rendered.subject}\n\n${rendered.text}`);
+      await audit('sent', { locale, bodySha256 });
+      await d.db
+        .update(notifications)
+        .set({
+          status: 'sent',
+          channel: send.name,
+          locale,
+          attempts: sql`${notifications.attempts} + 1`,
+          sentAt: d.clock(),
+          lastError: null,
+          bodySha256,
+        })
+        .where(eq(notifications.id, row.id));
+      return { status: 'sent' as const, notificationId: row.id };
+    });
+  };
+};
