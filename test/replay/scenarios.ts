@@ -18,6 +18,7 @@ import { insertSubjects } from '../helpers/campaign-subjects';
 import { insertNotice, insertSubject } from '../helpers/notifications';
 import { writeSubjectFile } from '../helpers/subject-files';
 import { waitFor } from '../helpers/wait';
+import { backupReviewScenarios } from './backup-review-scenarios';
 import { incidentScenarios } from './incident-scenarios';
 
 export interface ScenarioContext {
@@ -273,4 +274,6 @@ export const scenarios: Record<string, Record<string, Scenario>> = {
     'begin-fails': async (ctx) => settled((await startCampaign(ctx, 1, { noticeId: randomUUID() })).handle),
   },
   incident: incidentScenarios,
+  // Last: their setup changes every backup row of the recording database.
+  ...backupReviewScenarios,
 };
