@@ -33,3 +33,24 @@ export const formatResult = (r: ScenarioResult): string =>
     `  subject   ${r.subject.label.padEnd(48)} ${Math.round(r.subject.perSecond).toLocaleString('en')}/s`,
     `  ratio     ${r.ratio.toFixed(2)}×`,
   ].join('\n');
+
+/** A resident-memory figure against a same-run baseline, with the lines that explain it. */
+export interface MemoryResult {
+  name: string;
+  baseline: { label: string; mib: number };
+  subject: { label: string; mib: number };
+  /** subject ÷ baseline: 1.0 means no more memory than the baseline. */
+  ratio: number;
+  notes: string[];
+}
+
+export const isMemoryResult = (r: ScenarioResult | MemoryResult): r is MemoryResult => 'mib' in r.baseline;
+
+export const formatMemory = (r: MemoryResult): string =>
+  [
+    `${r.name}`,
+    `  baseline  ${r.baseline.label.padEnd(48)} ${r.baseline.mib.toFixed(0)} MiB`,
+    `  subject   ${r.subject.label.padEnd(48)} ${r.subject.mib.toFixed(0)} MiB`,
+    `  ratio     ${r.ratio.toFixed(2)}× (+${(r.subject.mib - r.baseline.mib).toFixed(0)} MiB)`,
+    ...r.notes.map((n) => `  ${n}`),
+  ].join('\n');

@@ -12,13 +12,16 @@ import { withDatabase } from '../runtime/database-url';
 import { startEmbeddedPostgres } from '../runtime/embedded-postgres';
 import { freePort } from '../runtime/ports';
 import { auditBenchmark } from './audit';
-import { formatResult, type ScenarioResult } from './harness';
+import { consentMemoryBenchmark } from './consent-memory';
+import { formatMemory, formatResult, isMemoryResult, type MemoryResult, type ScenarioResult } from './harness';
 import { importBenchmark } from './import';
 
 /** A scenario may report several figures against its one baseline. */
-const scenarios: Record<string, (ctx: { databaseUrl: string }) => Promise<ScenarioResult | ScenarioResult[]>> = {
+type Result = ScenarioResult | MemoryResult;
+const scenarios: Record<string, (ctx: { databaseUrl: string }) => Promise<Result | Result[]>> = {
   import: importBenchmark,
   audit: auditBenchmark,
+  'consent-memory': consentMemoryBenchmark,
 };
 
 const only = process.argv.slice(2);
@@ -36,7 +39,8 @@ try {
   for (const [name, run] of Object.entries(scenarios)) {
     if (only.length && !only.includes(name)) continue;
     try {
-      for (const result of [await run({ databaseUrl })].flat()) console.log(formatResult(result));
+      for (const result of [await run({ databaseUrl })].flat())
+        console.log(isMemoryResult(result) ? formatMemory(result) : formatResult(result));
     } catch (err) {
       failed = true;
       console.error(`${name}: failed: ${(err as Error).message}`);

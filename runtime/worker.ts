@@ -22,6 +22,8 @@ export interface WorkerOptions {
   activities: Activities;
   dataConverter: DataConverter;
   workflowBundle?: WorkflowBundleWithSourceMap;
+  /** Activities run at once (the SDK's default, 100, when unset). */
+  maxConcurrentActivityTaskExecutions?: number;
 }
 
 /** One worker registers every workflow and activity; `shutdownSignals` default to SIGINT/SIGTERM. */
@@ -32,5 +34,6 @@ export const createWorker = async (o: WorkerOptions): Promise<Worker> =>
     taskQueue: o.taskQueue,
     activities: o.activities,
     dataConverter: o.dataConverter,
+    maxConcurrentActivityTaskExecutions: o.maxConcurrentActivityTaskExecutions,
     ...(o.workflowBundle ? { workflowBundle: o.workflowBundle } : { workflowsPath }),
   });
