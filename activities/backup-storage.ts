@@ -19,7 +19,7 @@ export interface StoredObject {
  */
 export interface BackupStorage {
   /** Streams `body` into `key`, replacing any object there; returns the bytes written. */
-  put(key: string, body: AsyncIterable<Uint8Array> | Readable): Promise<{ bytes: number }>;
+  put(key: string, body: AsyncIterable<Uint8Array> | Iterable<Uint8Array> | Readable): Promise<{ bytes: number }>;
   /** A stream of the object's bytes; rejects with `BackupObjectMissing` when there is none. */
   get(key: string): Promise<Readable>;
   /** Complete objects whose key starts with `prefix`, by key. */

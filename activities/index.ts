@@ -1,12 +1,14 @@
 import type { Services } from '../runtime/services';
 import { alertActivities } from './alerts';
 import { auditActivities } from './audit';
+import { backupActivities } from './backup';
 import { backupRetentionActivities } from './backup-retention';
 import { backupReviewActivities } from './backup-reviews';
 import { campaignActivities } from './campaigns';
 import { consentActivities } from './consents';
 import { incidentActivities } from './incidents';
 import { notifyActivities } from './notify';
+import { restoreTestActivities } from './restore-test';
 import { importActivities } from './subject-import';
 
 /** What activities may use: the process's services (a process adds its activities with one line below). */
@@ -25,6 +27,8 @@ export const createActivities = (s: ActivityDeps) => {
     ...incidentActivities(d),
     ...campaignActivities(d),
     ...alertActivities(d),
+    ...backupActivities(d),
+    ...restoreTestActivities(d),
     ...backupRetentionActivities(d),
     ...backupReviewActivities(d),
   };

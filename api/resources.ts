@@ -1,5 +1,6 @@
 import type { Resource } from './resource';
 import { auditRoutes } from './routes/audit';
+import { backupRoutes } from './routes/backups';
 import { campaignRoutes } from './routes/campaigns';
 import { consentRoutes } from './routes/consents';
 import { escalationPolicyRoutes } from './routes/escalation-policies';
@@ -24,6 +25,7 @@ export const resources: Resource[] = [
   notificationRoutes,
   receiptRoutes,
   consentRoutes,
+  backupRoutes,
   scheduleRoutes,
   userContactRoutes,
   oncallScheduleRoutes,

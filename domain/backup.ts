@@ -24,7 +24,8 @@ export const BACKUP_STATUSES = [
 ] as const;
 export type BackupStatus = (typeof BACKUP_STATUSES)[number];
 
-export const BACKUP_PHASES = ['export', 'upload', 'manifest', 'done'] as const;
+/** `export` streams the tables through gzip and encryption into a temporary object; `manifest` commits it. */
+export const BACKUP_PHASES = ['snapshot', 'export', 'manifest', 'done'] as const;
 export type BackupPhase = (typeof BACKUP_PHASES)[number];
 
 export const RESTORE_TEST_STATUSES = ['running', 'pass', 'fail'] as const;
@@ -60,6 +61,8 @@ export const BackupManifest = z
     format: z.literal(BACKUP_FORMAT),
     backupId: z.uuid(),
     kind: z.enum(BACKUP_KINDS),
+    /** A data backup names the keyring backup taken in the same snapshot (the keys its ciphertext needs). */
+    keyringBackupId: z.uuid().optional(),
     createdAt: z.iso.datetime({ offset: true }),
     snapshot: z
       .object({
@@ -202,3 +205,22 @@ export type BackupRequest = z.infer<typeof BackupRequest>;
 /** A keyring backup's deletion time; `retentionMs` from CUSTODIAN_KEYRING_BACKUP_RETENTION. */
 export const keyringRetainUntil = (finishedAt: Date, retentionMs: number): Date =>
   new Date(finishedAt.getTime() + retentionMs);
+
+/** Failure types the backup and restore-test activities raise that retrying cannot fix. */
+export const BACKUP_NON_RETRYABLE = [
+  'BackupNotFound',
+  'BackupNotRestorable',
+  'CryptoError',
+  'InvalidInput',
+  'AlertRejected',
+];
+
+/** The reasons as one line for an alert or a log: codes with their frame or table. */
+export const summarizeReasons = (reasons: readonly RestoreTestReason[]): string =>
+  reasons
+    .map((r) => {
+      const where = 'frame' in r ? ` frame ${r.frame}` : 'table' in r && r.table ? ` ${r.table}` : '';
+      const stage = 'stage' in r ? ` (${r.stage})` : '';
+      return `${r.code}${where}${stage}`;
+    })
+    .join('; ');

@@ -1,6 +1,8 @@
 export { selfCheck } from './self-check';
 export { subjectImport } from './subject-import';
 export { consent } from './consent';
+export { backup } from './backup';
+export { restoreTest } from './restore-test';
 export { campaign } from './campaign';
 export { scheduledRun } from './scheduled-run';
 export { backupRetention } from './backup-retention';

@@ -59,9 +59,9 @@ export const open = (key: Buffer, aad: Buffer, sealed: Buffer): Buffer | undefin
  * AAD encoding: fixed-width integers (big-endian) and length-prefixed UTF-8 strings, each AAD starting
  * with a purpose byte so that a data-key AAD can never equal a field AAD. Length prefixes make the
  * encoding injective: no two different (subject, field, version) tuples give the same bytes. The
- * layouts are documented beside their builders (key-wrap.ts, field-cipher.ts).
+ * layouts are documented beside their builders (key-wrap.ts, field-cipher.ts, backup-frames.ts).
  */
-export const AadPurpose = { wrap: 0x4b, field: 0x46 } as const;
+export const AadPurpose = { wrap: 0x4b, field: 0x46, backupKey: 0x42, backupFrame: 0x62 } as const;
 
 /** The UTF-8 length of `value`, refused when it does not fit a uint16 length prefix. */
 export const stringBytes = (value: string, what: string): number => {

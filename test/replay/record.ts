@@ -14,6 +14,7 @@ import postgres from 'postgres';
 import { activitiesFor } from '../helpers/activities';
 import { connect } from '../../db/client';
 import { runMigrations } from '../../db/migrate';
+import { loadConfig } from '../../runtime/config';
 import { withDatabase } from '../../runtime/database-url';
 import { startEmbeddedPostgres } from '../../runtime/embedded-postgres';
 import { generateKeyFile, parseKeyring } from '../../runtime/keyring';
@@ -49,7 +50,12 @@ const worker = await Worker.create({
   connection: await NativeConnection.connect({ address: server.address }),
   taskQueue,
   workflowsPath,
-  activities: activitiesFor({ database, keyring, stagingDir }),
+  activities: activitiesFor({
+    database,
+    keyring,
+    stagingDir,
+    config: loadConfig({ BACKUP_DIR: join(scratch, 'backups') }),
+  }),
 });
 const client = new Client({ connection: await Connection.connect({ address: server.address }) });
 

@@ -19,6 +19,7 @@ import { insertNotice, insertSubject } from '../helpers/notifications';
 import { writeSubjectFile } from '../helpers/subject-files';
 import { waitFor } from '../helpers/wait';
 import { backupReviewScenarios } from './backup-review-scenarios';
+import { backupScenarios } from './backup-scenarios';
 import { incidentScenarios } from './incident-scenarios';
 
 export interface ScenarioContext {
@@ -274,6 +275,7 @@ export const scenarios: Record<string, Record<string, Scenario>> = {
     'begin-fails': async (ctx) => settled((await startCampaign(ctx, 1, { noticeId: randomUUID() })).handle),
   },
   incident: incidentScenarios,
+  ...backupScenarios,
   // Last: their setup changes every backup row of the recording database.
   ...backupReviewScenarios,
 };
