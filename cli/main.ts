@@ -1,6 +1,8 @@
 import { ConfigError } from '../runtime/config';
+import { backupCommand } from './backup';
 import { importCommand } from './import';
 import { verifyReceiptCommand } from './receipts';
+import { restoreCommand } from './restore';
 import { apiCommand, startCommand, workerCommand } from './start';
 import {
   createApiKeyCommand,
@@ -19,6 +21,10 @@ const usage = `custodian <command>
   migrate               apply database migrations
   create-api-key <user-id|--new-user NAME --role ROLE>   issue an API key (shown once)
   import <file.ndjson> [--mode insert|upsert]   import subjects, with progress and a summary
+  backup [--no-restore-test]
+                        back up now through the backup workflow (progress on stderr); exit 1 when the restore test fails
+  restore --backup <id> --target-url <postgres url> [--keyring-backup <id> | --without-keyring]
+                        restore a backup into an EMPTY database, verified against its signed manifest
   verify-audit [--checkpoints FILE] [--public-key PEM]
                         recompute the audit hash chain against its signed checkpoints; exit 1 when broken
   verify-receipt <file> [--public-key PEM]
@@ -35,6 +41,8 @@ const commands: Record<string, (args: string[]) => Promise<number | void>> = {
   migrate: migrateCommand,
   'create-api-key': createApiKeyCommand,
   import: importCommand,
+  backup: backupCommand,
+  restore: restoreCommand,
   'verify-audit': verifyAuditCommand,
   'verify-receipt': verifyReceiptCommand,
   'temporal-cli': temporalCliCommand,
