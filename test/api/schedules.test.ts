@@ -6,7 +6,7 @@ import { and, eq } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { listAudit } from '../../activities/audit';
 import { upsertSchedules } from '../../activities/schedules';
-import { alerts } from '../../db/schema';
+import { alerts, backups } from '../../db/schema';
 import { bearer, readJson, seedPrincipal, type Problem } from '../helpers/api';
 import { createTestApp, createTestWorker, type TestApp } from '../helpers/services';
 import { waitFor } from '../helpers/wait';
@@ -166,6 +166,32 @@ describe('POST /v1/schedules/{id}/trigger', () => {
     expect(entry).toMatchObject({ actor: `user:${adminId}`, targetId: 'backup-freshness' });
   });
 
+  it('runs a backup with fresh IDs under backup-{id}, restore-tested; a second trigger meanwhile is refused', async () => {
+    expect((await trigger('backup')).status).toBe(202);
+    await waitFor(async () => ((await one('backup')).running.length ? true : undefined), 'the backup running');
+    const again = await trigger('backup');
+    expect(again.status).toBe(409);
+    expect((await readJson<Problem>(again)).code).toBe('schedule-running');
+    const lastRun = await waitFor(
+      async () => {
+        const run = (await one('backup')).lastRun;
+        return run?.status === 'COMPLETED' ? run : undefined;
+      },
+      'the triggered backup',
+      120_000,
+    );
+    const backupId = lastRun.result!.result.backupId as string;
+    expect(lastRun.result).toMatchObject({
+      schedule: 'backup',
+      workflowType: 'backup',
+      workflowId: `backup-${backupId}`,
+      result: { status: 'verified', restoreTest: { status: 'pass' } },
+    });
+    const rows = await api.database.db.select().from(backups).where(eq(backups.requestedBy, 'schedule:backup'));
+    expect(rows.map((r) => r.kind).sort()).toEqual(['data', 'keyring']);
+    expect(rows.find((r) => r.kind === 'data')).toMatchObject({ id: backupId, status: 'verified' });
+  });
+
   it('runs a triggered retention sweep to its evidence', async () => {
     expect((await trigger('backup-retention')).status).toBe(202);
     const lastRun = await waitFor(async () => {
@@ -174,7 +200,7 @@ describe('POST /v1/schedules/{id}/trigger', () => {
     }, 'the triggered retention sweep');
     expect(lastRun.result).toMatchObject({
       workflowType: 'backupRetention',
-      result: { policy: { keepDaily: 7, keepWeekly: 4, keepMonthly: 12 }, deleted: [], pinned: null },
+      result: { policy: { keepDaily: 7, keepWeekly: 4, keepMonthly: 12 }, deleted: [], kept: 1 },
     });
     const planned = await listAudit(api.database.db, { action: 'backup.retention-planned', limit: 10 });
     expect(planned.map((e) => e.targetId)).toContain(lastRun.result!.workflowId);

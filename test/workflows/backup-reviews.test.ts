@@ -13,10 +13,15 @@ import {
   manifestObjectKey,
   type BackupStorage,
 } from '../../activities/backup-storage';
-import { alerts, backups } from '../../db/schema';
+import { alerts, backups, restoreTests } from '../../db/schema';
 import { selectRetention, type RetentionPolicy } from '../../domain/backup-retention';
-import { backupFreshnessWorkflowId, backupRetentionWorkflowId, restoreDrillWorkflowId } from '../../domain/ids';
-import { backupFreshness, backupRetention, restoreDrill } from '../../workflows';
+import {
+  backupFreshnessWorkflowId,
+  backupRetentionWorkflowId,
+  backupWorkflowId,
+  restoreDrillWorkflowId,
+} from '../../domain/ids';
+import { backup, backupFreshness, backupRetention, restoreDrill } from '../../workflows';
 import { insertBackupRow, insertRunningRestoreTest } from '../helpers/backup-rows';
 import { createTestServices, createTestWorker, type TestServices } from '../helpers/services';
 
@@ -262,5 +267,50 @@ describe('restore drill', () => {
     });
     const [picked] = await listAudit(s.database.db, { targetType: 'restore-drill', targetId: drillId, limit: 5 });
     expect(picked).toMatchObject({ action: 'backup.restore-drill-picked', details: { seed: 7, candidates: 0 } });
+  });
+
+  it('restore-tests an older verified backup chosen by the seed, and the newest only when it is the only one', async () => {
+    const runBackup = async () => {
+      const backupId = randomUUID();
+      await s.temporal.workflow.execute(backup, {
+        taskQueue: taskQueue(),
+        workflowId: backupWorkflowId(backupId),
+        args: [{ backupId, keyringBackupId: randomUUID(), requestedBy: 'test', heartbeatTimeout: '20 seconds' }],
+      });
+      return backupId;
+    };
+    const runDrill = (seed: number) => {
+      const drillId = randomUUID();
+      return s.temporal.workflow.execute(restoreDrill, {
+        taskQueue: taskQueue(),
+        workflowId: restoreDrillWorkflowId(drillId),
+        args: [{ drillId, requestedBy: 'schedule:restore-drill', seed, heartbeatTimeout: '20 seconds' }],
+      });
+    };
+    const first = await runBackup();
+    const alone = await runDrill(5);
+    expect(alone).toMatchObject({ candidates: 1, backupId: first, status: 'pass' });
+
+    const second = await runBackup();
+    const third = await runBackup();
+    // Verified: first, second, third (newest, left out). Oldest first, so seed 3 → index 1 → second.
+    const drilled = await runDrill(3);
+    expect(drilled).toMatchObject({ seed: 3, candidates: 2, backupId: second, status: 'pass' });
+    expect((await runDrill(4)).backupId).toBe(first);
+    expect(drilled.backupId).not.toBe(third);
+    const [test] = await s.database.db.select().from(restoreTests).where(eq(restoreTests.id, drilled.restoreTestId!));
+    expect(test).toMatchObject({ backupId: second, trigger: 'schedule', status: 'pass' });
+    const [picked] = await listAudit(s.database.db, {
+      action: 'backup.restore-drill-picked',
+      targetId: drilled.drillId,
+      limit: 5,
+    });
+    expect(picked!.details).toEqual({
+      drillId: drilled.drillId,
+      seed: 3,
+      candidates: 2,
+      backupId: second,
+      restoreTestId: drilled.restoreTestId,
+    });
   });
 });
