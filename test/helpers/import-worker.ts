@@ -1,12 +1,13 @@
 /**
  * A worker in a process of its own, so a test can SIGKILL it mid-import. Environment:
  * TEMPORAL_ADDRESS, TASK_QUEUE, DATABASE_URL, STAGING_DIR, KEY_FILE_JSON (a generateKeyFile() result),
- * WORKFLOW_BUNDLE (path of a prebuilt workflow bundle). Prints "ready" once polling.
+ * WORKFLOW_BUNDLE (path of a prebuilt workflow bundle), optionally BACKUP_DIR. Prints "ready" once polling.
  */
 import { NativeConnection, Runtime, DefaultLogger, Worker } from '@temporalio/worker';
 import { activitiesFor } from './activities';
 import { connect } from '../../db/client';
 import { defaultCatalog } from '../../domain/catalog';
+import { loadConfig } from '../../runtime/config';
 import { parseKeyring } from '../../runtime/keyring';
 import { dataConverterFor } from '../../runtime/payload-codec';
 
@@ -24,7 +25,13 @@ const worker = await Worker.create({
   connection,
   taskQueue: env('TASK_QUEUE'),
   workflowBundle: { codePath: env('WORKFLOW_BUNDLE') },
-  activities: activitiesFor({ database, keyring, catalog: defaultCatalog, stagingDir: env('STAGING_DIR') }),
+  activities: activitiesFor({
+    database,
+    keyring,
+    catalog: defaultCatalog,
+    stagingDir: env('STAGING_DIR'),
+    config: loadConfig({ BACKUP_DIR: process.env.BACKUP_DIR }),
+  }),
   dataConverter: dataConverterFor(keyring),
 });
 const running = worker.run();
