@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import {
   ScheduleAlreadyRunning,
   ScheduleNotFoundError,
@@ -10,6 +10,7 @@ import {
   type ScheduleSpec as TemporalScheduleSpec,
 } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
+import type { Db } from '../db/client';
 import { canonicalJson } from '../domain/canonical-json';
 import { DomainError } from '../domain/errors';
 import {
@@ -20,6 +21,7 @@ import {
   type SchedulePatch,
   type ScheduleSpec,
 } from '../domain/schedules';
+import { appendAudit } from './audit';
 
 /**
  * The recurring reviews on Temporal: upsert at worker start, read, edit and trigger for the API. Not Temporal
@@ -127,14 +129,28 @@ export const upsertSchedule = async (client: Client, d: ScheduleDefinition): Pro
   return 'updated';
 };
 
-/** Every declared schedule, one after another (a handful; order keeps the log readable). */
+/**
+ * Every declared schedule, one after another (a handful; order keeps the log readable). A creation or an update
+ * is audited as `schedule.created` / `schedule.updated` by the system, with the spec and state it set.
+ */
 export const upsertSchedules = async (
-  client: Client,
+  { client, db }: { client: Client; db: Db },
   schedules: readonly ScheduleDefinition[],
 ): Promise<{ name: string; scheduleId: string; outcome: UpsertOutcome }[]> => {
   const outcomes = [];
-  for (const d of schedules)
-    outcomes.push({ name: d.name, scheduleId: d.scheduleId, outcome: await upsertSchedule(client, d) });
+  for (const d of schedules) {
+    const outcome = await upsertSchedule(client, d);
+    if (outcome !== 'unchanged')
+      await appendAudit(db, {
+        actor: 'system',
+        action: `schedule.${outcome}`,
+        targetType: 'schedule',
+        targetId: d.name,
+        details: { scheduleId: d.scheduleId, spec: specText(d.spec), paused: d.paused, definition: definitionHash(d) },
+        idempotencyKey: `schedule:${d.name}:${outcome}:${randomUUID()}`,
+      });
+    outcomes.push({ name: d.name, scheduleId: d.scheduleId, outcome });
+  }
   return outcomes;
 };
 

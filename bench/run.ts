@@ -12,6 +12,7 @@ import { withDatabase } from '../runtime/database-url';
 import { startEmbeddedPostgres } from '../runtime/embedded-postgres';
 import { freePort } from '../runtime/ports';
 import { auditBenchmark } from './audit';
+import { backupBenchmark } from './backup';
 import { consentMemoryBenchmark } from './consent-memory';
 import { formatMemory, formatResult, isMemoryResult, type MemoryResult, type ScenarioResult } from './harness';
 import { importBenchmark } from './import';
@@ -22,6 +23,7 @@ const scenarios: Record<string, (ctx: { databaseUrl: string }) => Promise<Result
   import: importBenchmark,
   audit: auditBenchmark,
   'consent-memory': consentMemoryBenchmark,
+  backup: backupBenchmark,
 };
 
 const only = process.argv.slice(2);

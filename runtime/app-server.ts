@@ -82,7 +82,10 @@ export const startWorker = async (address: string, services: Services): Promise<
   };
   if (config.CUSTODIAN_SCHEDULES_ENABLED) {
     // Idempotent, so every worker does it: the declared recurring reviews exist in Temporal once one has started.
-    const outcomes = await upsertSchedules(services.temporal, services.schedules).catch(async (err: unknown) => {
+    const outcomes = await upsertSchedules(
+      { client: services.temporal, db: services.database.db },
+      services.schedules,
+    ).catch(async (err: unknown) => {
       await stop();
       throw err;
     });

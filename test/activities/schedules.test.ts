@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ScheduleNotFoundError } from '@temporalio/client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { listAudit } from '../../activities/audit';
 import { patchSchedule, upsertSchedules, viewSchedule } from '../../activities/schedules';
 import { SCHEDULES, type ScheduleDefinition } from '../../domain/schedules';
 import { ConfigError, loadConfig, type Config } from '../../runtime/config';
@@ -28,6 +29,8 @@ const declared = (file?: object, env: Partial<Config> = {}): ScheduleDefinition[
   return schedules;
 };
 
+const upsert = (schedules: ScheduleDefinition[]) =>
+  upsertSchedules({ client: s.temporal, db: s.database.db }, schedules);
 const describeSchedule = (d: ScheduleDefinition) => s.temporal.schedule.getHandle(d.scheduleId).describe();
 const byName = (schedules: ScheduleDefinition[], name: string) => schedules.find((d) => d.name === name)!;
 
@@ -103,7 +106,7 @@ describe('schedule registry', () => {
 describe('upserting the schedules into Temporal', () => {
   it('creates them with overlap skip, the catch-up window and the scheduledRun action; a second upsert changes nothing', async () => {
     const schedules = declared();
-    const first = await upsertSchedules(s.temporal, schedules);
+    const first = await upsert(schedules);
     expect(first.map((o) => o.outcome)).toEqual(schedules.map(() => 'created'));
     const retention = await describeSchedule(byName(schedules, 'backup-retention'));
     expect(retention.policies).toMatchObject({ overlap: 'SKIP', catchupWindow: 86_400_000 });
@@ -119,8 +122,16 @@ describe('upserting the schedules into Temporal', () => {
     expect(freshness.spec.intervals).toMatchObject([{ every: 3_600_000 }]);
     expect(freshness.policies.catchupWindow).toBe(3_600_000);
 
-    const again = await upsertSchedules(s.temporal, declared());
+    const created = await listAudit(s.database.db, { action: 'schedule.created', limit: 50 });
+    expect(created.map((e) => e.targetId).sort()).toEqual(schedules.map((d) => d.name).sort());
+    expect(created.find((e) => e.targetId === 'backup-retention')).toMatchObject({
+      actor: 'system',
+      details: { scheduleId: `${prefix}schedule-backup-retention`, spec: { cron: '0 4 * * *' }, paused: false },
+    });
+
+    const again = await upsert(declared());
     expect(again.map((o) => o.outcome)).toEqual(schedules.map(() => 'unchanged'));
+    expect(await listAudit(s.database.db, { action: 'schedule.updated', limit: 50 })).toEqual([]);
     const after = await describeSchedule(byName(schedules, 'backup-retention'));
     expect(after.info.lastUpdatedAt).toEqual(retention.info.lastUpdatedAt);
   });
@@ -129,7 +140,7 @@ describe('upserting the schedules into Temporal', () => {
     const schedules = declared();
     const retention = byName(schedules, 'backup-retention');
     await patchSchedule(s.temporal, retention, { cron: '15 6 * * *', paused: true, note: 'paused for a migration' });
-    expect(await upsertSchedules(s.temporal, declared())).toContainEqual(
+    expect(await upsert(declared())).toContainEqual(
       expect.objectContaining({ name: 'backup-retention', outcome: 'unchanged' }),
     );
     let view = await viewSchedule(s.temporal, retention);
@@ -138,28 +149,34 @@ describe('upserting the schedules into Temporal', () => {
 
     // The file changes the spec only: the spec follows, the operator's pause stands.
     const moved = declared({ 'backup-retention': { every: 'PT2H' } });
-    expect(await upsertSchedules(s.temporal, moved)).toContainEqual(
+    expect(await upsert(moved)).toContainEqual(
       expect.objectContaining({ name: 'backup-retention', outcome: 'updated' }),
     );
     view = await viewSchedule(s.temporal, retention);
     expect(view).toMatchObject({ spec: { every: 'PT2H' }, paused: true, note: 'paused for a migration' });
+    const [updated] = await listAudit(s.database.db, { action: 'schedule.updated', limit: 50 });
+    expect(updated).toMatchObject({
+      actor: 'system',
+      targetId: 'backup-retention',
+      details: { spec: { every: 'PT2H' } },
+    });
     expect((await describeSchedule(retention)).spec.intervals).toMatchObject([{ every: 7_200_000 }]);
 
     // The file changes the state: it is applied.
     const resumed = declared({ 'backup-retention': { every: 'PT2H', paused: false, note: 'resumed by the file' } });
-    await upsertSchedules(s.temporal, resumed);
+    await upsert(resumed);
     view = await viewSchedule(s.temporal, retention);
     expect(view).toMatchObject({ paused: false, note: 'resumed by the file', spec: { every: 'PT2H' } });
   });
 
   it('follows the configuration into the schedule input (a new threshold updates the action)', async () => {
     const before = byName(declared(), 'backup-freshness');
-    await upsertSchedules(s.temporal, [before]);
+    await upsert([before]);
     const changed = byName(
       declared(undefined, { CUSTODIAN_BACKUP_FRESHNESS_THRESHOLD: 7_200_000 }),
       'backup-freshness',
     );
-    expect(await upsertSchedules(s.temporal, [changed])).toEqual([
+    expect(await upsert([changed])).toEqual([
       { name: 'backup-freshness', scheduleId: changed.scheduleId, outcome: 'updated' },
     ]);
     expect((await describeSchedule(changed)).action.args).toEqual([

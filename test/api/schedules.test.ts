@@ -77,7 +77,7 @@ describe('GET /v1/schedules', () => {
     expect(before.map((s) => s.id)).toEqual(['backup', 'restore-drill', 'backup-freshness', 'backup-retention']);
     expect(before.every((s) => !s.created && s.spec === null)).toBe(true);
 
-    await upsertSchedules(api.temporal, api.schedules);
+    await upsertSchedules({ client: api.temporal, db: api.database.db }, api.schedules);
     const after = await list();
     expect(after.every((s) => s.created && s.paused === false && s.lastRun === null)).toBe(true);
     expect(after.find((s) => s.id === 'backup')).toMatchObject({
