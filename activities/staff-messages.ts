@@ -50,8 +50,31 @@ const sha256 = (text: string) => createHash('sha256').update(text, 'utf8').diges
 export const staffMessenger = (d: StaffMessageDeps) => {
   let channel = d.channel;
   const channelFor = () => (channel ??= createChannel(d.config, d.logger));
+  // A send holds a reserved connection while it queries through the same pool: at most half the pool sends at
+  // once, or a burst of pages (many incidents at once) would take every connection and wait for one forever.
+  const slots = {
+    free: Math.max(1, Math.floor(d.config.CUSTODIAN_WORKER_DB_POOL_MAX / 2)),
+    waiting: [] as (() => void)[],
+  };
+  const acquire = async () => {
+    if (slots.free > 0) slots.free--;
+    else await new Promise<void>((resolve) => slots.waiting.push(resolve));
+  };
+  const release = () => {
+    const next = slots.waiting.shift();
+    if (next) next();
+    else slots.free++;
+  };
 
   const withSendLock = async <T>(key: string, send: () => Promise<T>): Promise<T> => {
+    await acquire();
+    try {
+      return await lockAndSend(key, send);
+    } finally {
+      release();
+    }
+  };
+  const lockAndSend = async <T>(key: string, send: () => Promise<T>): Promise<T> => {
     const conn = await rawSql(d.db).reserve();
     try {
       const [lock] = await conn<{ locked: boolean }[]>`

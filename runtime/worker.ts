@@ -35,5 +35,8 @@ export const createWorker = async (o: WorkerOptions): Promise<Worker> =>
     activities: o.activities,
     dataConverter: o.dataConverter,
     maxConcurrentActivityTaskExecutions: o.maxConcurrentActivityTaskExecutions,
+    // A worker killed without shutting down leaves its sticky queue behind: the next task of each cached workflow
+    // (an escalation timer firing) waits this long before any other worker may take it (the SDK's default is 10 s).
+    stickyQueueScheduleToStartTimeout: '2 seconds',
     ...(o.workflowBundle ? { workflowBundle: o.workflowBundle } : { workflowsPath }),
   });
