@@ -222,6 +222,14 @@ export class FrameOpener extends Transform {
         actualBytes: this.bytesIn,
       };
     if (!last && opens(frame, true)) return { code: 'data-after-final-frame', frame };
+    // A short final frame with more bytes after it: the frame ends where the manifest says the file ends.
+    const end = this.expectedBytes === undefined ? 0 : this.expectedBytes - frame * this.sealedBytes;
+    if (
+      end >= TAG_BYTES &&
+      end < sealed.length &&
+      openFrame(this.key, this.backupId, frame, true, sealed.subarray(0, end))
+    )
+      return { code: 'data-after-final-frame', frame };
     for (let distance = 1; distance <= SEARCH_WINDOW; distance++) {
       for (const at of [frame + distance, frame - distance]) {
         if (opens(at, false) || opens(at, true)) return { code: 'frame-out-of-order', frame, sealedAs: at };
