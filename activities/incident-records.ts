@@ -1,9 +1,10 @@
-import { randomUUID } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import { and, asc, desc, eq, inArray, lt, or, type SQL } from 'drizzle-orm';
 import type { Db } from '../db/client';
 import { incidentPages, incidents, incidentTexts, incidentTimeline, regulatorNotifications } from '../db/schema';
 import type { DeadlineState, IncidentStatus, Severity } from '../domain/incident';
-import { textSha256 } from './incidents';
+
+export const textSha256 = (body: string) => createHash('sha256').update(body, 'utf8').digest('hex');
 
 /** Stores a text of an incident (title, note, summary, postmortem part, reasons) before the workflow is told. */
 export const storeIncidentText = async (

@@ -1,8 +1,9 @@
-import { createHash, createHmac, hkdfSync, randomUUID, timingSafeEqual } from 'node:crypto';
+import { createHmac, hkdfSync, randomUUID, timingSafeEqual } from 'node:crypto';
 import { ApplicationFailure, Context } from '@temporalio/activity';
-import { and, count, eq, isNull } from 'drizzle-orm';
+import { and, count, desc, eq, isNull } from 'drizzle-orm';
 import type { Db } from '../db/client';
 import {
+  escalationPolicies,
   incidentAffectedSubjects,
   incidentPages,
   incidents,
@@ -18,19 +19,27 @@ import {
   ackTokenBody,
   splitAckToken,
   type AckTokenClaims,
+  type SystemIncidentSpec,
   type DeadlineState,
   type EscalationPosition,
   type IncidentInput,
   type IncidentStatus,
 } from '../domain/incident';
 import type { IncidentTemplate } from '../domain/incident-templates';
-import { deadlinesFor, suggestGrade, type CnGrade, type Deadline } from '../domain/regulatory-clocks';
+import {
+  DEFAULT_GRADE_THRESHOLDS,
+  deadlinesFor,
+  suggestGrade,
+  type CnGrade,
+  type Deadline,
+} from '../domain/regulatory-clocks';
 import type { Config } from '../runtime/config';
 import type { Keyring } from '../runtime/keyring';
 import type { Logger } from '../runtime/logger';
 import { appendAudit } from './audit';
 import type { Channel } from './notify-channels';
-import { onCallAt } from './oncall';
+import { frozenPolicy, getPolicy, onCallAt } from './oncall';
+import { storeIncidentText } from './incident-records';
 import { staffMessenger } from './staff-messages';
 
 /** The ack-link key: HKDF-SHA256 of the blind-index key under its own label (the consent link has another). */
@@ -59,8 +68,6 @@ export const verifyIncidentAckToken = (keyring: Keyring, token: string, now: Dat
   if (now.getTime() >= parts.claims.expiresAt) return { valid: false, reason: 'expired' };
   return { valid: true, claims: parts.claims };
 };
-
-export const textSha256 = (body: string) => createHash('sha256').update(body, 'utf8').digest('hex');
 
 export interface IncidentDeps {
   db: Db;
@@ -490,6 +497,58 @@ export const incidentActivities = (d: IncidentDeps) => {
         else sent++;
       }
       return { sent, failed };
+    },
+
+    /**
+     * The input of an incident another process opens (a failed restore test, a stale backup): the configured
+     * system escalation policy (CUSTODIAN_SYSTEM_ESCALATION_POLICY) or else the newest policy, a title built from
+     * codes and IDs. Undefined when there is no policy to page with (the caller keeps its operator alert).
+     * Idempotent: the title row is keyed by the incident ID the workflow chose.
+     */
+    async prepareSystemIncident(spec: SystemIncidentSpec & { incidentId: string; openedBy: string }) {
+      const newest = async () =>
+        (
+          await d.db
+            .select({ id: escalationPolicies.id })
+            .from(escalationPolicies)
+            .orderBy(desc(escalationPolicies.createdAt))
+            .limit(1)
+        )[0]?.id;
+      const policyId = d.config.CUSTODIAN_SYSTEM_ESCALATION_POLICY ?? (await newest());
+      const policy = policyId ? await getPolicy(d.db, policyId) : undefined;
+      if (!policy) return undefined;
+      const [existing] = await d.db
+        .select({ id: incidentTexts.id })
+        .from(incidentTexts)
+        .where(and(eq(incidentTexts.incidentId, spec.incidentId), eq(incidentTexts.kind, 'title')));
+      const titleTextId =
+        existing?.id ??
+        (
+          await storeIncidentText(d.db, {
+            incidentId: spec.incidentId,
+            kind: 'title',
+            body: `${spec.kind}: ${spec.targetType} ${spec.targetId}${spec.reason ? ` (${spec.reason})` : ''}`,
+            createdBy: spec.openedBy,
+          })
+        ).id;
+      const input: IncidentInput = {
+        incidentId: spec.incidentId,
+        titleTextId,
+        severity: spec.severity,
+        category: spec.category,
+        awareAt: d.clock().getTime(),
+        personalData: false,
+        jurisdictions: [],
+        affected: { subjectIds: [] },
+        policy: frozenPolicy(policy),
+        cnOperator: d.config.CUSTODIAN_CN_OPERATOR_TYPE,
+        gradeThresholds: DEFAULT_GRADE_THRESHOLDS,
+        windows: {},
+        postmortemWithinMs: 5 * 86_400_000,
+        openedBy: spec.openedBy,
+        ackLinkTtlMs: d.config.CUSTODIAN_ACK_LINK_TTL,
+      };
+      return input;
     },
   };
 };

@@ -276,6 +276,18 @@ export interface IncidentInput {
 
 export const INCIDENT_STATE_QUERY = 'state';
 
+/** An incident another process opens: what failed, about what, how bad. Codes and IDs only. */
+export interface SystemIncidentSpec {
+  /** `restore-test-failed`, `backup-stale`, … */
+  kind: string;
+  targetType: string;
+  targetId: string;
+  severity: Severity;
+  category: IncidentCategory;
+  /** A short, data-free reason (codes, counts). */
+  reason?: string;
+}
+
 /** Non-retryable failure types of the incident activities (the notifier's included). */
 export const INCIDENT_NON_RETRYABLE = [
   'IncidentNotFound',

@@ -108,6 +108,8 @@ const Env = z.object({
   CUSTODIAN_CN_OPERATOR_TYPE: z.enum(['cii', 'other']).default('other'),
   /** How long the acknowledgement link in an incident page stays valid (ISO 8601 or words); default 24 h. */
   CUSTODIAN_ACK_LINK_TTL: z.string().trim().default('PT24H').pipe(Duration),
+  /** The escalation policy of incidents other processes open (a failed restore test); default the newest policy. */
+  CUSTODIAN_SYSTEM_ESCALATION_POLICY: optionalString.pipe(z.uuid().optional()),
   SMTP_URL: optionalString.pipe(z.url({ protocol: /^smtps?$/ }).optional()),
   SMTP_FROM: optionalString.pipe(
     z

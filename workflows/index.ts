@@ -9,3 +9,4 @@ export { backupRetention } from './backup-retention';
 export { backupFreshness } from './backup-freshness';
 export { restoreDrill } from './restore-drill';
 export { incident } from './incident';
+export { systemIncident } from './system-incident';

@@ -5,7 +5,7 @@ import { frozenPolicy } from '../../activities/oncall';
 import { incidentWorkflowId } from '../../domain/ids';
 import type { IncidentActor, IncidentInput } from '../../domain/incident';
 import { DEFAULT_GRADE_THRESHOLDS } from '../../domain/regulatory-clocks';
-import { incident } from '../../workflows';
+import { incident, systemIncident } from '../../workflows';
 import {
   ackUpdate,
   gradeUpdate,
@@ -179,5 +179,30 @@ export const incidentScenarios: Record<string, Scenario> = {
     await close(s);
     await notify('cn-cac-summary');
     return settled(s.handle);
+  },
+};
+
+/** The hook other processes use: an incident opened (and left running) for a failed restore test. */
+export const systemIncidentScenarios: Record<string, Scenario> = {
+  opened: async (ctx) => {
+    const responder = await seedStaff(ctx.database.db, ctx.keyring, 'responder');
+    await seedPolicy(ctx.database.db, [{ targets: [user(responder.userId)], waitSeconds: 60 }]);
+    const handle = await ctx.client.workflow.start(systemIncident, {
+      taskQueue: ctx.taskQueue,
+      workflowId: `system-incident-${randomUUID()}`,
+      args: [
+        {
+          kind: 'restore-test-failed',
+          targetType: 'backup',
+          targetId: randomUUID(),
+          severity: 'sev2',
+          category: 'backup',
+          reason: 'recorded',
+        },
+      ],
+    });
+    const incidentId = await handle.result();
+    if (incidentId) await ctx.client.workflow.getHandle(incidentWorkflowId(incidentId)).terminate('recorded');
+    return handle;
   },
 };

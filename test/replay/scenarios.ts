@@ -21,6 +21,7 @@ import { waitFor } from '../helpers/wait';
 import { backupReviewScenarios } from './backup-review-scenarios';
 import { backupScenarios } from './backup-scenarios';
 import { incidentScenarios } from './incident-scenarios';
+import { incidentScenarios, systemIncidentScenarios } from './incident-scenarios';
 
 export interface ScenarioContext {
   client: Client;
@@ -275,6 +276,7 @@ export const scenarios: Record<string, Record<string, Scenario>> = {
     'begin-fails': async (ctx) => settled((await startCampaign(ctx, 1, { noticeId: randomUUID() })).handle),
   },
   incident: incidentScenarios,
+  systemIncident: systemIncidentScenarios,
   ...backupScenarios,
   // Last: their setup changes every backup row of the recording database.
   ...backupReviewScenarios,
