@@ -20,7 +20,6 @@ import { writeSubjectFile } from '../helpers/subject-files';
 import { waitFor } from '../helpers/wait';
 import { backupReviewScenarios } from './backup-review-scenarios';
 import { backupScenarios } from './backup-scenarios';
-import { incidentScenarios } from './incident-scenarios';
 import { incidentScenarios, systemIncidentScenarios } from './incident-scenarios';
 
 export interface ScenarioContext {
