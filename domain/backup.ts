@@ -202,10 +202,6 @@ export interface RestoreTestResult {
 export const BackupRequest = z.object({ restoreTest: z.boolean().optional() }).strict();
 export type BackupRequest = z.infer<typeof BackupRequest>;
 
-/** A keyring backup's deletion time; `retentionMs` from CUSTODIAN_KEYRING_BACKUP_RETENTION. */
-export const keyringRetainUntil = (finishedAt: Date, retentionMs: number): Date =>
-  new Date(finishedAt.getTime() + retentionMs);
-
 /** Failure types the backup and restore-test activities raise that retrying cannot fix. */
 export const BACKUP_NON_RETRYABLE = [
   'BackupNotFound',
