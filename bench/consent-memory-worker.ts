@@ -1,6 +1,7 @@
 /**
  * The worker process of `bench/consent-memory.ts`: a production worker (createWorker: the workflow cache at its
- * default size, the bundle built at start as in production; only activity concurrency lowered) and the real
+ * default size unless the bench sets one, the bundle built at start as in production; activity concurrency
+ * lowered) and the real
  * activities, in a process of its own so its resident memory can be read from /proc. It answers the parent
  * over IPC: `status` (the worker's counters), `gc` (collect the main heap, then report it), `stop`.
  */
@@ -53,6 +54,7 @@ const main = async () => {
     }),
     dataConverter: dataConverterFor(keyring),
     maxConcurrentActivityTaskExecutions: Number(env.BENCH_ACTIVITY_CONCURRENCY),
+    maxCachedWorkflows: env.BENCH_MAX_CACHED_WORKFLOWS ? Number(env.BENCH_MAX_CACHED_WORKFLOWS) : undefined,
   });
   const report = (): WorkerReport => {
     const s = worker.getStatus();

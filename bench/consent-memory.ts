@@ -27,8 +27,6 @@ const WARM_UP = 200;
  * it queries through the same pool, so 10 concurrent sends wait on each other for ever (docs/decisions.md).
  */
 const ACTIVITY_CONCURRENCY = 8;
-const WAITING_MARK = 'bench:waiting';
-const WARM_UP_MARK = 'bench:warm-up';
 
 /** Subjects with an encrypted email, written as the import writes them, in chunks. */
 const seedSubjects = async (db: Database['db'], keyring: Keyring, count: number): Promise<string[]> => {
@@ -111,16 +109,183 @@ interface Sample {
   report: WorkerReport;
 }
 
+/** A worker configuration measured on its own task queue: the default cache, then a smaller one for contrast. */
+interface Configuration {
+  label: string;
+  maxCachedWorkflows?: number;
+}
+const CONFIGURATIONS: Configuration[] = [
+  { label: 'default workflow cache' },
+  { label: 'workflow cache 500', maxCachedWorkflows: 500 },
+];
+
+class WorkerDied extends Error {}
+
+interface Setup {
+  client: Client;
+  database: Database;
+  keyFile: unknown;
+  noticeId: string;
+  temporalAddress: string;
+  databaseUrl: string;
+}
+
+/**
+ * One configuration: a fresh worker child, warmed up by consents that run to expiry (baseline), then consents
+ * started up to each step and left waiting; VmRSS sampled at each step once all are recorded and sent (DB
+ * state) and the worker has nothing in flight. A worker that dies ends the run with what was sampled.
+ */
+const measure = async (
+  s: Setup,
+  config: Configuration,
+  subjectIds: string[],
+  waiting: number,
+  index: number,
+): Promise<MemoryResult> => {
+  const steps = [1_000, 2_000, 3_000, 5_000, 7_500, waiting].filter(
+    (n, i, all) => n <= waiting && all.indexOf(n) === i,
+  );
+  const warmUpMark = `bench:warm-up:${index}`;
+  const waitingMark = `bench:waiting:${index}`;
+  const taskQueue = `bench-consent-memory-${randomUUID()}`;
+  const worker = workerChild({
+    BENCH_KEYRING: JSON.stringify(s.keyFile),
+    BENCH_DATABASE: s.databaseUrl,
+    BENCH_TEMPORAL_ADDRESS: s.temporalAddress,
+    BENCH_TASK_QUEUE: taskQueue,
+    BENCH_ACTIVITY_CONCURRENCY: String(ACTIVITY_CONCURRENCY),
+    BENCH_MAX_CACHED_WORKFLOWS: String(config.maxCachedWorkflows ?? ''),
+  });
+  const { child, ask } = worker;
+  const alive = () => {
+    if (child.exitCode !== null || child.signalCode !== null)
+      throw new WorkerDied(`exit ${child.exitCode ?? child.signalCode}`);
+  };
+  const start = async (from: number, to: number, mark: string, respondWithinMs: number) => {
+    let next = from;
+    const one = async (subjectId: string) => {
+      const consentId = randomUUID();
+      const input: ConsentInput = {
+        consentId,
+        subjectId,
+        noticeId: s.noticeId,
+        purpose: 'marketing',
+        channel: 'email',
+        respondWithinMs,
+        remindEveryMs: 7 * DAY_MS,
+        maxReminders: respondWithinMs > 7 * DAY_MS ? 3 : 0,
+        validForMs: 365 * DAY_MS,
+        requestedBy: mark,
+        round: 1,
+      };
+      await s.client.workflow.start(consent, { taskQueue, workflowId: consentWorkflowId(consentId), args: [input] });
+    };
+    await Promise.all(
+      Array.from({ length: 32 }, async () => {
+        while (next < to) await one(subjectIds[next++]!);
+      }),
+    );
+  };
+  const count = async (mark: string, status: string): Promise<number> => {
+    const [row] = await s.database.sql<{ n: number }[]>`
+      select count(*)::int as n from consents c
+      join notifications n on n.workflow_id = 'consent-' || c.id::text
+        and n.template = 'consent-request' and n.status = 'sent'
+      where c.requested_by = ${mark} and c.status = ${status}`;
+    return row!.n;
+  };
+  const until = (what: string, probe: () => Promise<boolean>) => poll(what, async () => (alive(), probe()), 500);
+  const idle = async () => {
+    let quiet = 0;
+    await poll('the worker idle', async () => {
+      const r = await ask({ type: 'status' });
+      quiet = r.inFlightActivations === 0 && r.inFlightActivities === 0 ? quiet + 1 : 0;
+      return quiet >= 3;
+    });
+  };
+  const sample = async (n: number): Promise<Sample> => {
+    await idle();
+    const rssMiB = procMiB(child.pid!, 'VmRSS');
+    const report = await ask({ type: 'gc' });
+    return { waiting: n, rssMiB, rssAfterGcMiB: procMiB(child.pid!, 'VmRSS'), report };
+  };
+
+  const samples: Sample[] = [];
+  let baseline: Sample | undefined;
+  let died: string | undefined;
+  let peakMiB = 0;
+  const startedAt = performance.now();
+  try {
+    await worker.ready;
+    // Warm-up: the same code paths to the end (request, message, expiry), so the baseline is a worker that has
+    // run consents and holds none: a finished workflow leaves the cache.
+    await start(0, WARM_UP, warmUpMark, 2_000);
+    await until('the warm-up consents expired', async () => (await count(warmUpMark, 'expired')) === WARM_UP);
+    baseline = await sample(0);
+    let started = 0;
+    for (const step of steps) {
+      await start(WARM_UP + started, WARM_UP + step, waitingMark, 30 * DAY_MS);
+      started = step;
+      await until(`${step} consents waiting`, async () => (await count(waitingMark, 'requested')) === step);
+      samples.push(await sample(step));
+      peakMiB = procMiB(child.pid!, 'VmHWM');
+    }
+  } catch (err) {
+    if (!(err instanceof WorkerDied) && !/bench worker exited/.test((err as Error).message)) throw err;
+    died = `the worker died (${(err as Error).message}) with ${(await count(waitingMark, 'requested')).toLocaleString('en')} waiting`;
+  } finally {
+    if (child.exitCode === null && child.signalCode === null) {
+      child.send({ type: 'stop' } satisfies ParentMessage);
+      // A worker thrashing its heap may not drain: it gets a minute, then it is killed.
+      const exited = once(child, 'exit');
+      if ((await Promise.race([exited.then(() => true), sleep(60_000).then(() => false)])) === false) {
+        child.kill('SIGKILL');
+        await exited;
+      }
+    }
+  }
+  if (!baseline) throw new Error(`${config.label}: no baseline (${died ?? 'unknown'})`);
+  const seconds = (performance.now() - startedAt) / 1000;
+  const last = samples[samples.length - 1] ?? baseline;
+  const max = baseline.report.maxCachedWorkflows;
+  const full = samples.find((x) => x.report.numCachedWorkflows >= max);
+  const perCached = samples.find((x) => x.report.numCachedWorkflows < max);
+  const mib = (x: number) => `${x.toFixed(0)} MiB`;
+  const n = (x: number) => x.toLocaleString('en');
+  const bounded =
+    full === undefined
+      ? `not shown: the cache (${n(max)}) never filled`
+      : full === last
+        ? `not shown: the cache filled at the last sample`
+        : `+${mib(last.rssAfterGcMiB - full.rssAfterGcMiB)} from ${n(full.waiting)} to ${n(last.waiting)} waiting once the cache was full (+${mib(full.rssAfterGcMiB - baseline.rssAfterGcMiB)} before)`;
+  return {
+    name: `consent workflows waiting for an answer, ${config.label}: worker resident memory (VmRSS after GC)`,
+    baseline: { label: 'the same worker, warmed up, none waiting', mib: baseline.rssAfterGcMiB },
+    subject: { label: `${n(last.waiting)} consent workflows waiting`, mib: last.rssAfterGcMiB },
+    ratio: last.rssAfterGcMiB / baseline.rssAfterGcMiB,
+    notes: [
+      `worker    createWorker's options, maxCachedWorkflows ${n(max)}${config.maxCachedWorkflows ? '' : ' (the default for this heap)'}, maxConcurrentActivityTaskExecutions ${ACTIVITY_CONCURRENCY} (pool 10)`,
+      ...(died ? [`DIED      ${died}`] : []),
+      `bounded   ${bounded}`,
+      ...(perCached
+        ? [
+            `per run   ≈ ${((1024 * (perCached.rssAfterGcMiB - baseline.rssAfterGcMiB)) / perCached.report.numCachedWorkflows).toFixed(0)} KiB RSS per cached workflow (at ${n(perCached.waiting)} waiting, ${n(perCached.report.numCachedWorkflows)} cached)`,
+          ]
+        : []),
+      `steps     ${[baseline, ...samples].map((x) => `${n(x.waiting)}: ${mib(x.rssAfterGcMiB)} (${n(x.report.numCachedWorkflows)} cached)`).join(' · ')}`,
+      `peak      VmHWM ${mib(peakMiB)} at the last sample; ${n(last.waiting)} waiting after ${seconds.toFixed(0)} s`,
+    ],
+  };
+};
+
 /**
  * The worker's resident memory with 10,000 consent workflows waiting for an answer (log channel, a 30-day
  * window, no reminder due) against the same worker, warmed up by consents that ran to expiry, with none
- * waiting. The worker is a child process with createWorker's defaults (the workflow cache at its default
- * size); its VmRSS is read from /proc once every started workflow has its request recorded and sent (DB
- * state) and the worker has nothing in flight, at steps on the way, to show whether the cache bounds it.
+ * waiting: first with createWorker's defaults (the workflow cache at its default size), then with a cache of
+ * 500 for contrast. Each worker is a child process whose VmRSS is read from /proc.
  */
-export async function consentMemoryBenchmark(ctx: { databaseUrl: string; waiting?: number }): Promise<MemoryResult> {
+export async function consentMemoryBenchmark(ctx: { databaseUrl: string; waiting?: number }): Promise<MemoryResult[]> {
   const waiting = ctx.waiting ?? 10_000;
-  const steps = [1_000, 2_500, 5_000, 7_500, waiting].filter((n, i, all) => n <= waiting && all.indexOf(n) === i);
   const cli = await resolveTemporalCli(process.env, () => {});
   if (!cli.path)
     throw new Error('the consent-memory bench needs a Temporal CLI (TEMPORAL_CLI_PATH, PATH, cache or go)');
@@ -128,12 +293,11 @@ export async function consentMemoryBenchmark(ctx: { databaseUrl: string; waiting
   const database = connect(ctx.databaseUrl);
   const keyFile = generateKeyFile();
   const keyring = parseKeyring(keyFile, 'bench');
-  const taskQueue = `bench-consent-memory-${randomUUID()}`;
   let connection: Connection | undefined;
-  let worker: ReturnType<typeof workerChild> | undefined;
   try {
+    const perRun = WARM_UP + waiting;
     const [subjectIds, notice] = await Promise.all([
-      seedSubjects(database.db, keyring, WARM_UP + waiting),
+      seedSubjects(database.db, keyring, perRun * CONFIGURATIONS.length),
       createNotice(
         database.db,
         {
@@ -148,116 +312,19 @@ export async function consentMemoryBenchmark(ctx: { databaseUrl: string; waiting
       ),
     ]);
     connection = await Connection.connect({ address: server.address });
-    const client = new Client({ connection, namespace: 'default', dataConverter: dataConverterFor(keyring) });
-    const start = async (from: number, to: number, mark: string, respondWithinMs: number) => {
-      let next = from;
-      const one = async (subjectId: string) => {
-        const consentId = randomUUID();
-        const input: ConsentInput = {
-          consentId,
-          subjectId,
-          noticeId: notice.id,
-          purpose: notice.purpose,
-          channel: 'email',
-          respondWithinMs,
-          remindEveryMs: 7 * DAY_MS,
-          maxReminders: respondWithinMs > 7 * DAY_MS ? 3 : 0,
-          validForMs: 365 * DAY_MS,
-          requestedBy: mark,
-          round: 1,
-        };
-        await client.workflow.start(consent, { taskQueue, workflowId: consentWorkflowId(consentId), args: [input] });
-      };
-      await Promise.all(
-        Array.from({ length: 32 }, async () => {
-          while (next < to) await one(subjectIds[next++]!);
-        }),
-      );
+    const setup: Setup = {
+      client: new Client({ connection, namespace: 'default', dataConverter: dataConverterFor(keyring) }),
+      database,
+      keyFile,
+      noticeId: notice.id,
+      temporalAddress: server.address,
+      databaseUrl: ctx.databaseUrl,
     };
-    const count = async (mark: string, status: string): Promise<number> => {
-      const [row] = await database.sql<{ n: number }[]>`
-        select count(*)::int as n from consents c
-        join notifications n on n.workflow_id = 'consent-' || c.id::text
-          and n.template = 'consent-request' and n.status = 'sent'
-        where c.requested_by = ${mark} and c.status = ${status}`;
-      return row!.n;
-    };
-
-    worker = workerChild({
-      BENCH_KEYRING: JSON.stringify(keyFile),
-      BENCH_DATABASE: ctx.databaseUrl,
-      BENCH_TEMPORAL_ADDRESS: server.address,
-      BENCH_TASK_QUEUE: taskQueue,
-      BENCH_ACTIVITY_CONCURRENCY: String(ACTIVITY_CONCURRENCY),
-    });
-    const { child, ask } = worker;
-    await worker.ready;
-    const idle = async () => {
-      let quiet = 0;
-      await poll('the worker idle', async () => {
-        const r = await ask({ type: 'status' });
-        quiet = r.inFlightActivations === 0 && r.inFlightActivities === 0 ? quiet + 1 : 0;
-        return quiet >= 3;
-      });
-    };
-    const sample = async (n: number): Promise<Sample> => {
-      await idle();
-      const rssMiB = procMiB(child.pid!, 'VmRSS');
-      const report = await ask({ type: 'gc' });
-      return { waiting: n, rssMiB, rssAfterGcMiB: procMiB(child.pid!, 'VmRSS'), report };
-    };
-    const until = (what: string, probe: () => Promise<boolean>) => poll(what, probe, 500);
-
-    // Warm-up: the same code paths to the end (request, message, expiry), so the baseline is a worker that has
-    // run consents and holds none: a finished workflow leaves the cache.
-    await start(0, WARM_UP, WARM_UP_MARK, 2_000);
-    await until('the warm-up consents expired', async () => (await count(WARM_UP_MARK, 'expired')) === WARM_UP);
-    const baseline = await sample(0);
-
-    const samples: Sample[] = [];
-    const startedAt = performance.now();
-    let started = 0;
-    for (const step of steps) {
-      await start(WARM_UP + started, WARM_UP + step, WAITING_MARK, 30 * DAY_MS);
-      started = step;
-      await until(`${step} consents waiting`, async () => (await count(WAITING_MARK, 'requested')) === step);
-      samples.push(await sample(step));
-    }
-    const seconds = (performance.now() - startedAt) / 1000;
-    const peakMiB = procMiB(child.pid!, 'VmHWM');
-    const last = samples[samples.length - 1]!;
-    const max = last.report.maxCachedWorkflows;
-    const full = samples.find((s) => s.report.numCachedWorkflows >= max);
-    const perCached = samples.find((s) => s.report.numCachedWorkflows < max && s.waiting > 0);
-    const kib = (mib: number, n: number) => ((mib * 1024) / n).toFixed(0);
-    const growthAfterFull = full ? last.rssAfterGcMiB - full.rssAfterGcMiB : undefined;
-    const bounded =
-      full === undefined
-        ? `not shown: the cache (${max}) never filled`
-        : `${growthAfterFull! <= 0.1 * (full.rssAfterGcMiB - baseline.rssAfterGcMiB) ? 'yes' : 'no'}: +${growthAfterFull!.toFixed(0)} MiB from ${full.waiting.toLocaleString('en')} to ${last.waiting.toLocaleString('en')} waiting, once the cache was full`;
-
-    child.send({ type: 'stop' } satisfies ParentMessage);
-    await once(child, 'exit');
-    return {
-      name: `consent workflows waiting for an answer: worker resident memory (VmRSS after GC, log channel)`,
-      baseline: { label: 'the same worker, warmed up, none waiting', mib: baseline.rssAfterGcMiB },
-      subject: { label: `${waiting.toLocaleString('en')} consent workflows waiting`, mib: last.rssAfterGcMiB },
-      ratio: last.rssAfterGcMiB / baseline.rssAfterGcMiB,
-      notes: [
-        `worker    createWorker's options but maxConcurrentActivityTaskExecutions ${ACTIVITY_CONCURRENCY} (pool 10)`,
-        `cache     maxCachedWorkflows ${max.toLocaleString('en')} (the default for this heap); ${last.report.numCachedWorkflows.toLocaleString('en')} cached at the end`,
-        `bounded   ${bounded}`,
-        ...(perCached
-          ? [
-              `per run   ≈ ${kib(perCached.rssAfterGcMiB - baseline.rssAfterGcMiB, perCached.report.numCachedWorkflows)} KiB RSS per cached workflow (at ${perCached.waiting.toLocaleString('en')} waiting, all cached)`,
-            ]
-          : []),
-        `steps     ${[baseline, ...samples].map((s) => `${s.waiting.toLocaleString('en')}: ${s.rssAfterGcMiB.toFixed(0)} MiB (${s.rssMiB.toFixed(0)} before GC, ${s.report.numCachedWorkflows} cached)`).join(' · ')}`,
-        `peak      VmHWM ${peakMiB.toFixed(0)} MiB; ${waiting.toLocaleString('en')} started and waiting in ${seconds.toFixed(0)} s (${(waiting / seconds).toFixed(0)}/s, samples included)`,
-      ],
-    };
+    const results: MemoryResult[] = [];
+    for (const [i, config] of CONFIGURATIONS.entries())
+      results.push(await measure(setup, config, subjectIds.slice(i * perRun, (i + 1) * perRun), waiting, i));
+    return results;
   } finally {
-    if (worker && worker.child.exitCode === null) worker.child.kill('SIGKILL');
     await connection?.close();
     await database.close();
     await server.stop();

@@ -24,6 +24,8 @@ export interface WorkerOptions {
   workflowBundle?: WorkflowBundleWithSourceMap;
   /** Activities run at once (the SDK's default, 100, when unset). */
   maxConcurrentActivityTaskExecutions?: number;
+  /** Workflow runs kept in memory (the SDK's default, from the heap size, when unset). */
+  maxCachedWorkflows?: number;
 }
 
 /** One worker registers every workflow and activity; `shutdownSignals` default to SIGINT/SIGTERM. */
@@ -35,6 +37,7 @@ export const createWorker = async (o: WorkerOptions): Promise<Worker> =>
     activities: o.activities,
     dataConverter: o.dataConverter,
     maxConcurrentActivityTaskExecutions: o.maxConcurrentActivityTaskExecutions,
+    maxCachedWorkflows: o.maxCachedWorkflows,
     // A worker killed without shutting down leaves its sticky queue behind: the next task of each cached workflow
     // (an escalation timer firing) waits this long before any other worker may take it (the SDK's default is 10 s).
     stickyQueueScheduleToStartTimeout: '2 seconds',
