@@ -1,7 +1,3 @@
-import { createHash } from 'node:crypto';
-import { Readable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
-import { createGzip, constants as zlib } from 'node:zlib';
 import { ApplicationFailure, Context } from '@temporalio/activity';
 import { and, eq, inArray } from 'drizzle-orm';
 import type { Database, Db } from '../db/client';
@@ -11,28 +7,15 @@ import {
   BACKUP_FRAME_BYTES,
   type BackupKind,
   type BackupManifest,
-  type BackupPhase,
-  type BackupTable,
   type SignedManifest,
 } from '../domain/backup';
 import type { Config } from '../runtime/config';
 import type { Keyring } from '../runtime/keyring';
 import type { Logger } from '../runtime/logger';
 import { appendAudit } from './audit';
-import {
-  applyCopySettings,
-  COPY_SETTINGS,
-  copyOut,
-  copyOutStatement,
-  describeTables,
-  KEY_MATERIAL_TABLES,
-  schemaVersion,
-  TableDigest,
-  type TableShape,
-} from './backup-copy';
+import { applyCopySettings, COPY_SETTINGS, describeTables, KEY_MATERIAL_TABLES, schemaVersion } from './backup-copy';
+import { progressReporter, writeBackupFile, type WrittenFile } from './backup-file';
 import { backupObjectKey, backupStorageFor, manifestObjectKey, type BackupStorage } from './backup-storage';
-import { FrameSealer, wrapBackupKey } from './crypto/backup-frames';
-import { newDataKey } from './crypto/key-wrap';
 import { sign } from './crypto/signatures';
 
 export interface BackupDeps {
@@ -45,11 +28,6 @@ export interface BackupDeps {
   /** Replaces the configured storage (tests). */
   backupStorage?: BackupStorage;
 }
-
-/** Speed over ratio: the input is mostly ciphertext of personal fields, which does not compress anyway. */
-const GZIP_LEVEL = 1;
-/** How often progress is heartbeated and written to the backup's row. */
-const PROGRESS_EVERY_MS = 1000;
 
 const execution = () => {
   const e = Context.current().info.workflowExecution;
@@ -80,108 +58,12 @@ export interface ExportedBackups {
   keyring: ExportedBackup & { retainUntil: number };
 }
 
-interface WrittenFile {
-  tables: BackupTable[];
-  key: BackupManifest['key'];
-  ciphertext: BackupManifest['ciphertext'];
-  plaintextBytes: number;
-}
-
-/** Throttled progress: a heartbeat and the row's phase and bytes at most once a second, and at each phase. */
-const progressReporter = (db: Db, backupIds: string[], clock: () => Date) => {
-  let phase: BackupPhase = 'snapshot';
-  let bytesDone = 0;
-  let last = 0;
-  let writing: Promise<unknown> = Promise.resolve();
-  const flush = () => {
-    Context.current().heartbeat({ phase, bytesDone });
-    const values = { phase, bytesDone };
-    writing = writing
-      .then(() =>
-        db
-          .update(backups)
-          .set(values)
-          .where(and(inArray(backups.id, backupIds), eq(backups.status, 'running'))),
-      )
-      .catch(() => {});
-  };
-  return {
-    phase(next: BackupPhase) {
-      phase = next;
-      last = clock().getTime();
-      flush();
-    },
-    add(bytes: number) {
-      bytesDone += bytes;
-      const now = clock().getTime();
-      if (now - last >= PROGRESS_EVERY_MS) {
-        last = now;
-        flush();
-      }
-    },
-    settled: () => writing,
-  };
-};
-
 /**
  * Backups: `beginBackup` records both rows, `exportBackup` writes the keyring and the data backup from one
- * repeatable-read snapshot, `failBackup` and `deleteBackup` close them. Every step is keyed by the backup ID.
+ * repeatable-read snapshot, `failBackup` closes them. Every step is keyed by the backup ID.
  */
 export const backupActivities = (d: BackupDeps) => {
   const storage = d.backupStorage ?? backupStorageFor(d.config);
-
-  /** Streams the tables' COPY text through gzip and AES-GCM frames into `<id>.backup`, atomically. */
-  const writeBackupFile = async (
-    tx: Parameters<Parameters<Database['sql']['begin']>[1]>[0],
-    backupId: string,
-    shapes: TableShape[],
-    progress: ReturnType<typeof progressReporter>,
-    signal: AbortSignal,
-  ): Promise<WrittenFile> => {
-    const key = newDataKey();
-    const wrapped = wrapBackupKey(d.keyring, backupId, key);
-    const tables: BackupTable[] = [];
-    async function* plaintext() {
-      for (const shape of shapes) {
-        const digest = new TableDigest();
-        for await (const chunk of copyOut(tx, copyOutStatement(shape))) {
-          digest.update(chunk);
-          progress.add(chunk.length);
-          yield chunk;
-        }
-        tables.push({ ...shape, ...digest.result() });
-      }
-    }
-    const sealer = new FrameSealer(key, backupId, BACKUP_FRAME_BYTES);
-    const cipherHash = createHash('sha256');
-    let bytes = 0;
-    try {
-      await pipeline(
-        Readable.from(plaintext()),
-        createGzip({ level: GZIP_LEVEL, strategy: zlib.Z_DEFAULT_STRATEGY }),
-        sealer,
-        async (frames: AsyncIterable<Buffer>) => {
-          async function* counted() {
-            for await (const frame of frames) {
-              cipherHash.update(frame);
-              bytes += frame.length;
-              yield frame;
-            }
-          }
-          await storage.put(backupObjectKey(backupId), counted());
-        },
-        { signal },
-      );
-    } finally {
-      key.fill(0);
-    }
-    return {
-      tables,
-      key: { wrappedKey: wrapped.wrappedKey.toString('base64'), kekVersion: wrapped.kekVersion },
-      ciphertext: { sha256: cipherHash.digest('hex'), bytes, frames: sealer.frames },
-      plaintextBytes: tables.reduce((sum, t) => sum + t.bytes, 0),
-    };
-  };
 
   const audit = (
     db: Parameters<typeof appendAudit>[0],
@@ -278,8 +160,24 @@ export const backupActivities = (d: BackupDeps) => {
         const keyShapes = await describeTables(tx, (name) => KEY_MATERIAL_TABLES.includes(name));
         const dataShapes = await describeTables(tx, (name) => !KEY_MATERIAL_TABLES.includes(name));
         progress.phase('export');
-        const keyFile = await writeBackupFile(tx, input.keyringBackupId, keyShapes, progress, signal);
-        const dataFile = await writeBackupFile(tx, input.backupId, dataShapes, progress, signal);
+        const keyFile = await writeBackupFile({
+          tx,
+          keyring: d.keyring,
+          storage,
+          backupId: input.keyringBackupId,
+          shapes: keyShapes,
+          progress,
+          signal,
+        });
+        const dataFile = await writeBackupFile({
+          tx,
+          keyring: d.keyring,
+          storage,
+          backupId: input.backupId,
+          shapes: dataShapes,
+          progress,
+          signal,
+        });
         return { snapshot: snapshot!, schema, keyFile, dataFile };
       })) as { snapshot: Snapshot; schema: BackupManifest['schema']; keyFile: WrittenFile; dataFile: WrittenFile };
 
