@@ -64,7 +64,13 @@ const syncDirectory = async (dir: string) => {
 
 /** A directory of backup objects (mode 0600 files; the bytes are ciphertext, the manifests signed). */
 export const directoryStorage = (dir: string): BackupStorage => {
-  const ready = mkdir(dir, { recursive: true, mode: 0o700 });
+  // Made on first use, not when the storage is built: every worker builds one, most never write.
+  let made: Promise<unknown> | undefined;
+  const ready = () =>
+    (made ??= mkdir(dir, { recursive: true, mode: 0o700 }).catch((err: unknown) => {
+      made = undefined;
+      throw err;
+    }));
   const path = (key: string) => join(dir, checkKey(key));
 
   const statOf = async (key: string): Promise<StoredObject | undefined> => {
@@ -79,7 +85,7 @@ export const directoryStorage = (dir: string): BackupStorage => {
 
   return {
     async put(key, body) {
-      await ready;
+      await ready();
       const temp = join(dir, tempName(checkKey(key)));
       const handle = await open(temp, 'wx', 0o600);
       let bytes = 0;
@@ -111,7 +117,7 @@ export const directoryStorage = (dir: string): BackupStorage => {
     },
 
     async list(prefix = '') {
-      await ready;
+      await ready();
       const names = (await readdir(dir)).filter((n) => !n.startsWith('.') && n.startsWith(prefix) && KEY.test(n));
       const objects = await Promise.all(names.sort().map(statOf));
       return objects.filter((o): o is StoredObject => o !== undefined);
@@ -131,7 +137,7 @@ export const directoryStorage = (dir: string): BackupStorage => {
     stat: statOf,
 
     async sweep({ keyPrefix, olderThanMs }) {
-      await ready;
+      await ready();
       let removed = 0;
       for (const name of await readdir(dir)) {
         if (!name.startsWith(TEMP_PREFIX)) continue;
