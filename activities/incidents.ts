@@ -376,7 +376,7 @@ export const incidentActivities = (d: IncidentDeps) => {
       const paged: PageLevelResult['paged'] = [];
       let transient: unknown;
       for (const [userId, how] of wanted) {
-        await d.db
+        const [inserted] = await d.db
           .insert(incidentPages)
           .values({
             id: randomUUID(),
@@ -390,19 +390,22 @@ export const incidentActivities = (d: IncidentDeps) => {
             pagedAt: new Date(p.pagedAt),
             linkExpiresAt: new Date(p.pagedAt + p.ackLinkTtlMs),
           })
-          .onConflictDoNothing();
-        const [page] = await d.db
-          .select()
-          .from(incidentPages)
-          .where(
-            and(
-              eq(incidentPages.incidentId, p.incidentId),
-              eq(incidentPages.round, p.round),
-              eq(incidentPages.cycle, p.cycle),
-              eq(incidentPages.level, p.level),
-              eq(incidentPages.userId, userId),
-            ),
-          );
+          .onConflictDoNothing()
+          .returning();
+        const [page] = inserted
+          ? [inserted]
+          : await d.db
+              .select()
+              .from(incidentPages)
+              .where(
+                and(
+                  eq(incidentPages.incidentId, p.incidentId),
+                  eq(incidentPages.round, p.round),
+                  eq(incidentPages.cycle, p.cycle),
+                  eq(incidentPages.level, p.level),
+                  eq(incidentPages.userId, userId),
+                ),
+              );
         if (!page) throw new Error(`page row of ${step} vanished right after it was written`);
         if (page.status !== 'pending') {
           paged.push({

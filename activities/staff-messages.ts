@@ -96,7 +96,7 @@ export const staffMessenger = (d: StaffMessageDeps) => {
     const execution = Context.current().info.workflowExecution;
     const contact = await readUserContact(d.db, d.keyring, m.userId);
     const locale = contact?.locale ?? 'en';
-    await d.db
+    const [created] = await d.db
       .insert(notifications)
       .values({
         idempotencyKey: m.idempotencyKey,
@@ -107,8 +107,11 @@ export const staffMessenger = (d: StaffMessageDeps) => {
         workflowId: execution?.workflowId,
         runId: execution?.runId,
       })
-      .onConflictDoNothing({ target: notifications.idempotencyKey });
-    const [row] = await d.db.select().from(notifications).where(eq(notifications.idempotencyKey, m.idempotencyKey));
+      .onConflictDoNothing({ target: notifications.idempotencyKey })
+      .returning();
+    const [row] = created
+      ? [created]
+      : await d.db.select().from(notifications).where(eq(notifications.idempotencyKey, m.idempotencyKey));
     if (!row) throw new Error(`outbox row ${m.idempotencyKey} vanished right after it was written`);
     if (row.template !== m.template || row.recipientRef !== `user:${m.userId}`)
       throw ApplicationFailure.nonRetryable(

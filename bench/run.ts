@@ -16,6 +16,7 @@ import { backupBenchmark } from './backup';
 import { consentMemoryBenchmark } from './consent-memory';
 import { formatMemory, formatResult, isMemoryResult, type MemoryResult, type ScenarioResult } from './harness';
 import { importBenchmark } from './import';
+import { incidentBenchmark } from './incidents';
 
 /** A scenario may report several figures against its one baseline. */
 type Result = ScenarioResult | MemoryResult;
@@ -24,6 +25,7 @@ const scenarios: Record<string, (ctx: { databaseUrl: string }) => Promise<Result
   audit: auditBenchmark,
   'consent-memory': consentMemoryBenchmark,
   backup: backupBenchmark,
+  incidents: incidentBenchmark,
 };
 
 const only = process.argv.slice(2);

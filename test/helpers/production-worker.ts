@@ -37,6 +37,8 @@ const worker = await createWorker({
 if (process.env.STANDBY === '1') {
   console.log('standby');
   await new Promise((resolve) => process.stdin.once('data', resolve));
+  // Done with stdin: an open pipe would keep the process alive after the worker stops.
+  process.stdin.destroy();
 }
 const running = worker.run();
 console.log('ready');

@@ -41,8 +41,17 @@ beforeAll(async () => {
   await writeFile(`${bundlePath}.map`, bundle.sourceMap);
 }, 180_000);
 afterAll(async () => {
-  for (const child of children) if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
-  await Promise.all(children.map((c) => (c.exitCode === null && c.signalCode === null ? once(c, 'exit') : undefined)));
+  const running = children.filter((c) => c.exitCode === null && c.signalCode === null);
+  for (const child of running) {
+    child.stdin?.end();
+    child.kill('SIGTERM');
+  }
+  // A worker drains before it exits; one that does not within 20 s is killed.
+  await Promise.all(
+    running.map((c) =>
+      Promise.race([once(c, 'exit'), new Promise((r) => setTimeout(r, 20_000)).then(() => c.kill('SIGKILL'))]),
+    ),
+  );
   await temporal?.close();
   await database?.drop();
   await rm(dir, { recursive: true, force: true });
