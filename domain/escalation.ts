@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { StorableText } from './text';
 import { Duration } from './consent';
 
 /**
@@ -20,7 +21,7 @@ export type EscalationTarget = z.infer<typeof EscalationTarget>;
 
 export const EscalationPolicyRequest = z
   .object({
-    name: z.string().trim().min(1).max(200),
+    name: StorableText(1, 200),
     levels: z
       .array(
         z

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { Duration } from './consent';
 import { DomainError } from './errors';
+import { StorableText } from './text';
 import type { FrozenPolicy } from './escalation';
 import {
   CLOCK_JURISDICTIONS,
@@ -223,7 +224,7 @@ export const RegulatoryOptions = z
 
 export const IncidentRequest = z
   .object({
-    title: z.string().trim().min(3).max(300),
+    title: StorableText(3, 300),
     severity: z.enum(SEVERITIES),
     category: z.enum(INCIDENT_CATEGORIES),
     /** When the organisation became aware (regulator clocks count from here); defaults to now. */
@@ -298,29 +299,29 @@ export const INCIDENT_NON_RETRYABLE = [
   'CryptoError',
 ];
 
-export const NoteRequest = z.object({ text: z.string().trim().min(1).max(20_000) }).strict();
+export const NoteRequest = z.object({ text: StorableText(1, 20_000) }).strict();
 export const StatusRequest = z
-  .object({ status: z.enum(WORK_STATUSES), note: z.string().trim().min(1).max(20_000).optional() })
+  .object({ status: z.enum(WORK_STATUSES), note: StorableText(1, 20_000).optional() })
   .strict();
 export const GradeRequest = z.object({ grade: z.enum(CN_GRADES) }).strict();
-export const ResolveRequest = z.object({ summary: z.string().trim().min(3).max(20_000) }).strict();
+export const ResolveRequest = z.object({ summary: StorableText(3, 20_000) }).strict();
 export const PostmortemRequest = z
   .object({
-    impact: z.string().trim().min(1).max(50_000),
-    timeline: z.string().trim().min(1).max(50_000),
-    rootCause: z.string().trim().min(1).max(50_000),
-    actions: z.string().trim().min(1).max(50_000),
+    impact: StorableText(1, 50_000),
+    timeline: StorableText(1, 50_000),
+    rootCause: StorableText(1, 50_000),
+    actions: StorableText(1, 50_000),
   })
   .strict();
 export const RegulatorNotificationRequest = z
   .object({
     deadline: z.enum(DEADLINE_KINDS),
-    authority: z.string().trim().min(2).max(200),
+    authority: StorableText(2, 200),
     /** The authority's reference (case or filing number). */
-    reference: z.string().trim().min(1).max(200),
+    reference: StorableText(1, 200),
     notifiedAt: z.iso.datetime({ offset: true }).optional(),
     /** Required when the notification is later than the deadline (GDPR Art. 33(1)). */
-    reasonsForDelay: z.string().trim().min(3).max(20_000).optional(),
+    reasonsForDelay: StorableText(3, 20_000).optional(),
   })
   .strict();
 

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { StorableText } from './text';
 
 /**
  * On-call rotations: an ordered list of responders handing off at an interval from a start time in a named
@@ -103,7 +104,7 @@ export type OncallOverride = z.infer<typeof OncallOverride>;
 
 export const OncallSchedule = z
   .object({
-    name: z.string().trim().min(1).max(200),
+    name: StorableText(1, 200),
     /** An IANA zone name (`Asia/Shanghai`, `Europe/Berlin`); stored in its canonical spelling. */
     timeZone: z
       .string()

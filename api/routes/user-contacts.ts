@@ -1,6 +1,7 @@
 import { z } from '@hono/zod-openapi';
 import { setUserContact } from '../../activities/user-contacts';
 import { NOTIFICATION_LOCALES } from '../../domain/notification-templates';
+import { StorableText } from '../../domain/text';
 import type { Services } from '../../runtime/services';
 import { actorOf, defineRoute, endpoint, jsonResponse, v1Resource } from '../auth';
 import { problemResponse } from '../errors';
@@ -9,7 +10,7 @@ import { IdParam } from '../params';
 const Contact = z
   .object({
     /** What the notifier's channel delivers to: a mail address for SMTP, a handle the webhook receiver routes on. */
-    address: z.string().trim().min(3).max(320),
+    address: StorableText(3, 320),
     locale: z.enum(NOTIFICATION_LOCALES).default('zh-CN'),
   })
   .strict()
