@@ -98,6 +98,9 @@ export const incidentDetail = async (db: Db, id: string, now: Date) => {
     notifiedAt: d.notifiedAt === undefined ? null : new Date(d.notifiedAt).toISOString(),
     late: d.late ?? (!d.immediate && d.notifiedAt === undefined && d.dueAt < now.getTime()),
   }));
+  // Texts of refused updates are deleted, so the latest of each kind is the one the incident took.
+  const latest = (kind: string) =>
+    texts.filter((t) => t.kind === kind).sort((x, y) => y.createdAt.getTime() - x.createdAt.getTime())[0]?.body ?? null;
   return {
     id: row.id,
     title: text.get(row.titleTextId)?.body ?? '',
@@ -123,6 +126,15 @@ export const incidentDetail = async (db: Db, id: string, now: Date) => {
     postmortemTimeLeftMs:
       row.postmortemDueAt && row.status === 'resolved' ? row.postmortemDueAt.getTime() - now.getTime() : null,
     closedAt: iso(row.closedAt),
+    resolutionSummary: latest('resolution-summary'),
+    postmortem: row.closedAt
+      ? {
+          impact: latest('postmortem-impact'),
+          timeline: latest('postmortem-timeline'),
+          rootCause: latest('postmortem-root-cause'),
+          actions: latest('postmortem-actions'),
+        }
+      : null,
     pages: pages.map((p) => ({
       userId: p.userId,
       round: p.round,

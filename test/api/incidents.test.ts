@@ -13,6 +13,8 @@ import { waitFor } from '../helpers/wait';
 
 interface Incident {
   id: string;
+  resolutionSummary: string | null;
+  postmortem: Record<string, string | null> | null;
   status: string;
   late: boolean;
   acknowledgedBy: string | null;
@@ -316,6 +318,10 @@ describe('lifecycle', () => {
     expect(closed.timeline.find((e) => e.type === 'note')).toMatchObject({
       actor: `user:${b.userId}`,
       text: 'bucket made private 10:42',
+    });
+    expect(closed).toMatchObject({
+      resolutionSummary: 'access revoked, keys rotated',
+      postmortem: { rootCause: 'a public ACL left by a migration script', actions: 'ACL lint in CI' },
     });
     await problem(await post(id, 'notes', a.key, { text: 'too late' }), 409, 'incident-closed');
     const handle = api.temporal.workflow.getHandle(incidentWorkflowId(id));
