@@ -596,9 +596,7 @@ export const oncallSchedules = pgTable('oncall_schedules', {
 export const escalationPolicies = pgTable('escalation_policies', {
   id: uuid('id').primaryKey(),
   name: text('name').notNull(),
-  levels: jsonb('levels')
-    .$type<{ targets: { type: 'user' | 'schedule'; id: string }[]; waitMs: number }[]>()
-    .notNull(),
+  levels: jsonb('levels').$type<{ targets: { type: 'user' | 'schedule'; id: string }[]; waitMs: number }[]>().notNull(),
   repeat: integer('repeat').notNull(),
   reescalateAfterMs: bigint('reescalate_after_ms', { mode: 'number' }),
   createdBy: text('created_by').notNull(),
