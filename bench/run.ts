@@ -12,6 +12,7 @@ import { withDatabase } from '../runtime/database-url';
 import { startEmbeddedPostgres } from '../runtime/embedded-postgres';
 import { freePort } from '../runtime/ports';
 import { auditBenchmark } from './audit';
+import { campaignBenchmark } from './campaign';
 import { backupBenchmark } from './backup';
 import { consentMemoryBenchmark } from './consent-memory';
 import { formatMemory, formatResult, isMemoryResult, type MemoryResult, type ScenarioResult } from './harness';
@@ -23,6 +24,7 @@ type Result = ScenarioResult | MemoryResult;
 const scenarios: Record<string, (ctx: { databaseUrl: string }) => Promise<Result | Result[]>> = {
   import: importBenchmark,
   audit: auditBenchmark,
+  campaign: campaignBenchmark,
   'consent-memory': consentMemoryBenchmark,
   backup: backupBenchmark,
   incidents: incidentBenchmark,
