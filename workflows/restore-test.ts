@@ -6,6 +6,7 @@ import {
   type RestoreTestInput,
   type RestoreTestResult,
 } from '../domain/backup';
+import { openIncidentFrom } from './system-incident';
 
 export const io = {
   startToCloseTimeout: '1 minute',
@@ -30,8 +31,8 @@ const failureType = (err: unknown): string => {
 
 /**
  * `restore-test-{id}`: restores a backup into scratch tables and compares it with its manifest. A failure — a
- * damaged backup or a test that could not finish — marks the backup `restore-test-failed` and pages the operator
- * (the incident workflow takes the page over once it exists).
+ * damaged backup or a test that could not finish — marks the backup `restore-test-failed`, pages the operator and
+ * opens a sev2 incident (when an escalation policy exists), which escalates until someone acknowledges it.
  */
 export async function restoreTest(input: RestoreTestInput): Promise<RestoreTestResult> {
   const { runRestoreTest } = proxyActivities<Activities>({
@@ -54,6 +55,14 @@ export async function restoreTest(input: RestoreTestInput): Promise<RestoreTestR
       targetId: input.backupId,
       reason: summarizeReasons(result.reasons).slice(0, 500),
       details: { restoreTestId: input.restoreTestId, reasons: result.reasons.slice(0, 10) },
+    });
+    await openIncidentFrom({
+      kind: 'restore-test-failed',
+      targetType: 'backup',
+      targetId: input.backupId,
+      severity: 'sev2',
+      category: 'backup',
+      reason: summarizeReasons(result.reasons).slice(0, 200),
     });
   }
   return result;

@@ -14,17 +14,19 @@ import {
   manifestObjectKey,
   type BackupStorage,
 } from '../../activities/backup-storage';
-import { alerts, backups, restoreTests } from '../../db/schema';
+import { alerts, backups, incidents, restoreTests } from '../../db/schema';
 import {
   BACKUP_FRAME_BYTES,
   type BackupResult,
   type RestoreTestReason,
   type RestoreTestResult,
 } from '../../domain/backup';
-import { backupWorkflowId, restoreTestWorkflowId } from '../../domain/ids';
+import { backupWorkflowId, incidentWorkflowId, restoreTestWorkflowId } from '../../domain/ids';
 import { backup, restoreTest } from '../../workflows';
 import { decryptBackup, seedSubjects, type SeededSubjects } from '../helpers/backups';
+import { pagesOf, seedPolicy, seedStaff, user } from '../helpers/incidents';
 import { createTestServices, createTestWorker, type TestServices } from '../helpers/services';
+import { waitFor } from '../helpers/wait';
 
 const SUBJECTS = 20_000;
 const SEALED_FRAME = BACKUP_FRAME_BYTES + 16;
@@ -265,6 +267,31 @@ describe('a damaged backup fails its restore test with a precise reason and page
     });
     expect(codes(r.reasons)).toEqual(['manifest-signature-invalid']);
     await expectPaged(r);
+  });
+
+  it('with an escalation policy, the failure also opens a sev2 backup incident that pages the responder', async () => {
+    const db = s.database.db;
+    expect(await db.select().from(incidents)).toEqual([]); // the failures above ran without a policy
+    const responder = await seedStaff(db, s.keyring, 'responder');
+    await seedPolicy(db, [{ targets: [user(responder.userId)], waitSeconds: 600 }]);
+    const r = await damaged(async () => {
+      const bytes = Buffer.from(original);
+      bytes[SEALED_FRAME + 99]! ^= 0x01;
+      await writeFile(file(), bytes);
+    });
+    await expectPaged(r);
+    // The incident outlives the restore test: it records itself as its first step.
+    const [incident] = await waitFor(async () => {
+      const rows = await db.select().from(incidents).where(eq(incidents.openedBy, 'system:restoreTest'));
+      return rows.length ? rows : undefined;
+    }, 'the incident recorded');
+    expect(incident).toMatchObject({ severity: 'sev2', category: 'backup', personalData: false });
+    const pages = await waitFor(async () => {
+      const p = await pagesOf(db, incident!.id);
+      return p.length ? p : undefined;
+    }, 'the responder paged');
+    expect(pages[0]).toMatchObject({ userId: responder.userId, level: 1 });
+    await s.temporal.workflow.getHandle(incidentWorkflowId(incident!.id)).terminate('test over');
   });
 
   it('the undamaged backup passes again and is verified; no temporary was left in storage', async () => {
