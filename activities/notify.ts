@@ -12,7 +12,7 @@ import { appendAudit } from './audit';
 import { decryptField } from './crypto/field-cipher';
 import { dataKeys } from './keys';
 import { ChannelError, createChannel, type Channel } from './notify-channels';
-import { rawSql } from './subject-writer';
+import { withSendLock } from './send-lock';
 
 /** What a workflow passes: IDs, a key and a link; the address and the text are read here, never carried. */
 export const SendNotification = z
@@ -55,9 +55,6 @@ export const NOTIFY_NON_RETRYABLE = [
 
 /** The field that holds a subject's mail address (the import's `contact.email`). */
 const ADDRESS_FIELD = 'email';
-
-/** The advisory-lock class of the notifier's per-key send lock (two-key form: class, hash of the key). */
-const SEND_LOCK = 0x6e6f7469; // 'noti'
 
 const sha256 = (text: string) => createHash('sha256').update(text, 'utf8').digest('hex');
 
@@ -102,31 +99,6 @@ export const notifyActivities = (d: NotifyDeps) => {
     return decryptField(key.dek, { subjectId, field: row.field, keyVersion: row.keyVersion }, row.ciphertext);
   };
 
-  /**
-   * One sender per key at a time: a session advisory lock on a reserved connection, held across the send
-   * (not a transaction, so the idle-in-transaction limit does not cut it). Temporal can start a retry
-   * while a timed-out attempt is still sending; that retry fails retryably here instead of sending twice.
-   */
-  const withSendLock = async <T>(idempotencyKey: string, send: () => Promise<T>): Promise<T> => {
-    const conn = await rawSql(d.db).reserve();
-    try {
-      const [lock] = await conn<{ locked: boolean }[]>`
-        select pg_try_advisory_lock(${SEND_LOCK}, hashtext(${idempotencyKey})) as locked`;
-      if (!lock?.locked)
-        throw ApplicationFailure.retryable(
-          `notification ${idempotencyKey} is being sent by another attempt`,
-          'NotificationBusy',
-        );
-      try {
-        return await send();
-      } finally {
-        await conn`select pg_advisory_unlock(${SEND_LOCK}, hashtext(${idempotencyKey}))`;
-      }
-    } finally {
-      conn.release();
-    }
-  };
-
   return {
     async sendNotification(input: SendNotification): Promise<NotificationSent> {
       const parsed = SendNotification.safeParse(input);
@@ -165,7 +137,7 @@ export const notifyActivities = (d: NotifyDeps) => {
           'IdempotencyKeyReused',
         );
       if (row.status === 'sent') return { id: row.id, sent: false, channel: row.channel, locale: row.locale };
-      return withSendLock(m.idempotencyKey, async () => {
+      return withSendLock(d.db, m.idempotencyKey, async () => {
         // Another attempt may have sent it while this one waited for the lock.
         const [current] = await d.db
           .select({ status: notifications.status })

@@ -9,11 +9,8 @@ import type { Keyring } from '../runtime/keyring';
 import type { Logger } from '../runtime/logger';
 import { appendAudit } from './audit';
 import { ChannelError, createChannel, type Channel } from './notify-channels';
-import { rawSql } from './subject-writer';
+import { withSendLock } from './send-lock';
 import { readUserContact } from './user-contacts';
-
-/** The advisory-lock class of the notifier's per-key send lock, shared so a key is never sent by both. */
-const SEND_LOCK = 0x6e6f7469; // 'noti'
 
 export interface StaffMessageDeps {
   db: Db;
@@ -50,47 +47,6 @@ const sha256 = (text: string) => createHash('sha256').update(text, 'utf8').diges
 export const staffMessenger = (d: StaffMessageDeps) => {
   let channel = d.channel;
   const channelFor = () => (channel ??= createChannel(d.config, d.logger));
-  // A send holds a reserved connection while it queries through the same pool: at most half the pool sends at
-  // once, or a burst of pages (many incidents at once) would take every connection and wait for one forever.
-  const slots = {
-    free: Math.max(1, Math.floor(d.config.CUSTODIAN_WORKER_DB_POOL_MAX / 2)),
-    waiting: [] as (() => void)[],
-  };
-  const acquire = async () => {
-    if (slots.free > 0) slots.free--;
-    else await new Promise<void>((resolve) => slots.waiting.push(resolve));
-  };
-  const release = () => {
-    const next = slots.waiting.shift();
-    if (next) next();
-    else slots.free++;
-  };
-
-  const withSendLock = async <T>(key: string, send: () => Promise<T>): Promise<T> => {
-    await acquire();
-    try {
-      return await lockAndSend(key, send);
-    } finally {
-      release();
-    }
-  };
-  const lockAndSend = async <T>(key: string, send: () => Promise<T>): Promise<T> => {
-    const conn = await rawSql(d.db).reserve();
-    try {
-      const [lock] = await conn<{ locked: boolean }[]>`
-        select pg_try_advisory_lock(${SEND_LOCK}, hashtext(${key})) as locked`;
-      if (!lock?.locked)
-        throw ApplicationFailure.retryable(`notification ${key} is being sent by another attempt`, 'NotificationBusy');
-      try {
-        return await send();
-      } finally {
-        await conn`select pg_advisory_unlock(${SEND_LOCK}, hashtext(${key}))`;
-      }
-    } finally {
-      conn.release();
-    }
-  };
-
   return async (m: StaffMessage): Promise<StaffMessageOutcome> => {
     const send = channelFor();
     const execution = Context.current().info.workflowExecution;
@@ -121,7 +77,7 @@ export const staffMessenger = (d: StaffMessageDeps) => {
     if (row.status === 'sent') return { status: 'already', notificationId: row.id };
     if (row.status === 'failed') return { status: 'failed', notificationId: row.id, code: row.lastError ?? 'failed' };
 
-    return withSendLock(m.idempotencyKey, async () => {
+    return withSendLock(d.db, m.idempotencyKey, async () => {
       const [current] = await d.db
         .select({ status: notifications.status })
         .from(notifications)

@@ -249,6 +249,30 @@ describe('notifier: webhook channel', () => {
     expect(await outboxRow(key)).toMatchObject({ status: 'sent', attempts: 1 });
   });
 
+  it('many more sends at once than the pool has connections all complete (at most half the pool is reserved)', async () => {
+    received.length = 0;
+    arrivals = 0;
+    let release!: () => void;
+    hold = new Promise((resolve) => (release = resolve));
+    const inputs = Array.from({ length: 30 }, (_, i) => ({
+      idempotencyKey: newKey(`burst-${i}`),
+      template: 'transfer-notice' as const,
+      subjectId: i % 2 ? enSubject : zhSubject,
+      noticeId,
+    }));
+    // 30 senders on a pool of 10: each holds a reserved connection while it queries through the pool.
+    const sends = Promise.all(inputs.map((input) => send(webhookActs, input)));
+    await waitFor(async () => (arrivals === 5 ? true : undefined), 'five sends held at the receiver');
+    // Half the pool is reserved by senders; the other half still serves queries.
+    expect(await database.sql`select 1 as n`).toEqual([{ n: 1 }]);
+    expect(arrivals).toBe(5);
+    release();
+    hold = undefined;
+    const results = await sends;
+    expect(results.every((r) => r.sent)).toBe(true);
+    expect(received).toHaveLength(30);
+  });
+
   it('retries a receiver that answers 500, then 200, inside one attempt', async () => {
     received.length = 0;
     statuses.push(500);

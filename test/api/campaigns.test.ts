@@ -1,13 +1,12 @@
-import { Worker } from '@temporalio/worker';
+import type { Worker } from '@temporalio/worker';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createActivities } from '../../activities';
 import { campaignConsentId } from '../../activities/campaigns';
 import { campaignWorkflowId, consentWorkflowId } from '../../domain/ids';
 import type { Role } from '../../domain/roles';
 import { bearer, readJson, seedPrincipal, type Problem } from '../helpers/api';
 import { insertSubjects } from '../helpers/campaign-subjects';
 import { insertNotice } from '../helpers/notifications';
-import { createTestApp, testWorkflowBundle, type TestApp } from '../helpers/services';
+import { createTestApp, createTestWorker, type TestApp } from '../helpers/services';
 import { waitFor } from '../helpers/wait';
 
 interface Campaign {
@@ -40,17 +39,7 @@ let noticeId: string;
 
 beforeAll(async () => {
   api = await createTestApp();
-  // At most 4 activities at once. The notifier holds a reserved pool connection per message in flight and needs a
-  // second one for its queries: 10 consent requests sending at once on one worker starve its 10-connection pool
-  // for good (seen with 20 subjects; see docs/decisions.md, Campaigns).
-  worker = await Worker.create({
-    connection: api.testTemporal.nativeConnection,
-    taskQueue: api.config.TEMPORAL_TASK_QUEUE,
-    workflowBundle: await testWorkflowBundle(),
-    activities: createActivities(api),
-    dataConverter: api.testTemporal.dataConverter,
-    maxConcurrentActivityTaskExecutions: 4,
-  });
+  worker = await createTestWorker(api);
   running = worker.run();
   owner = await seedPrincipal(api.database.db, 'owner');
   noticeId = await insertNotice(api.database.db);
