@@ -1,7 +1,7 @@
 import { Context } from '@temporalio/activity';
-import { and, asc, eq, inArray, isNull, sql } from 'drizzle-orm';
+import { and, asc, eq, gte, inArray, isNull, sql } from 'drizzle-orm';
 import type { Db } from '../db/client';
-import { backups } from '../db/schema';
+import { alerts, backups } from '../db/schema';
 import type { BackupFreshnessResult, NewestVerifiedBackup, RestoreDrillResult } from '../domain/backup-reviews';
 import { appendAudit } from './audit';
 import { newestVerifiedBackup } from './backup-retention';
@@ -22,12 +22,24 @@ const execution = () => {
  */
 export const backupReviewActivities = (d: BackupReviewDeps) => ({
   /** The newest verified data backup and the time of the check (the activity's clock, not the workflow's). */
-  async findNewestVerifiedBackup(): Promise<{ newest: NewestVerifiedBackup | null; checkedAt: string }> {
+  /**
+   * `alreadyAlerted`: a stale alert was raised since the newest verified backup went stale (any, when there is
+   * none) — this staleness already opened its incident, and the hourly check only pages again.
+   */
+  async findNewestVerifiedBackup(thresholdMs = 0): Promise<{
+    newest: NewestVerifiedBackup | null;
+    checkedAt: string;
+    alreadyAlerted: boolean;
+  }> {
     const row = await newestVerifiedBackup(d.db);
-    return {
-      newest: row ? { backupId: row.id, snapshotAt: (row.snapshotAt ?? row.startedAt).toISOString() } : null,
-      checkedAt: d.clock().toISOString(),
-    };
+    const newest = row ? { backupId: row.id, snapshotAt: (row.snapshotAt ?? row.startedAt).toISOString() } : null;
+    const staleSince = newest ? new Date(Date.parse(newest.snapshotAt) + thresholdMs) : new Date(0);
+    const [earlier] = await d.db
+      .select({ id: alerts.id })
+      .from(alerts)
+      .where(and(eq(alerts.kind, 'backup-stale'), gte(alerts.createdAt, staleSince)))
+      .limit(1);
+    return { newest, checkedAt: d.clock().toISOString(), alreadyAlerted: earlier !== undefined };
   },
 
   async recordBackupFreshness(result: BackupFreshnessResult): Promise<void> {

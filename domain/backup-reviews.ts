@@ -28,6 +28,8 @@ export interface BackupFreshnessResult {
   ageMs: number | null;
   /** The alert raised when not fresh. */
   alertId: string | null;
+  /** The incident the first stale check of an episode opened (null otherwise, or without an escalation policy). */
+  incidentId?: string | null;
 }
 
 /** Fresh when a verified backup exists and is no older than the threshold. */

@@ -1,6 +1,7 @@
 import { proxyActivities, type ActivityOptions } from '@temporalio/workflow';
 import type { Activities } from '../activities';
 import { assessFreshness, type BackupFreshnessInput, type BackupFreshnessResult } from '../domain/backup-reviews';
+import { openIncidentFrom } from './system-incident';
 
 export const io = {
   startToCloseTimeout: '1 minute',
@@ -14,12 +15,14 @@ const seconds = (ms: number) => Math.round(ms / 1000);
 
 /**
  * The freshness alarm (`backup-freshness-{id}`, hourly): alerts when the newest backup whose restore test passed is
- * older than `thresholdMs`, or when there is none; records the verdict either way.
+ * older than `thresholdMs`, or when there is none; records the verdict either way. The first stale check of an
+ * episode also opens a sev3 backup incident (when an escalation policy exists); later ones page again only.
  */
 export async function backupFreshness(input: BackupFreshnessInput): Promise<BackupFreshnessResult> {
-  const { newest, checkedAt } = await findNewestVerifiedBackup();
+  const { newest, checkedAt, alreadyAlerted } = await findNewestVerifiedBackup(input.thresholdMs);
   const { fresh, ageMs } = assessFreshness(newest, checkedAt, input.thresholdMs);
   let alertId: string | null = null;
+  let incidentId: string | null = null;
   if (!fresh) {
     const alert = await raiseAlert({
       kind: 'backup-stale',
@@ -31,6 +34,15 @@ export async function backupFreshness(input: BackupFreshnessInput): Promise<Back
       details: { newestVerifiedBackupId: newest?.backupId ?? null, ageMs, thresholdMs: input.thresholdMs },
     });
     alertId = alert.alertId;
+    if (!alreadyAlerted)
+      incidentId = await openIncidentFrom({
+        kind: 'backup-stale',
+        targetType: 'backup',
+        targetId: newest?.backupId ?? 'none',
+        severity: 'sev3',
+        category: 'backup',
+        reason: newest ? `newest verified backup ${seconds(ageMs!)} s old` : 'no verified backup',
+      });
   }
   const result: BackupFreshnessResult = {
     checkId: input.checkId,
@@ -41,6 +53,7 @@ export async function backupFreshness(input: BackupFreshnessInput): Promise<Back
     snapshotAt: newest?.snapshotAt ?? null,
     ageMs,
     alertId,
+    incidentId,
   };
   await recordBackupFreshness(result);
   return result;

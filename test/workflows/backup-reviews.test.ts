@@ -13,17 +13,20 @@ import {
   manifestObjectKey,
   type BackupStorage,
 } from '../../activities/backup-storage';
-import { alerts, backups, restoreTests } from '../../db/schema';
+import { alerts, backups, incidents, restoreTests } from '../../db/schema';
 import { selectRetention, type RetentionPolicy } from '../../domain/backup-retention';
 import {
   backupFreshnessWorkflowId,
   backupRetentionWorkflowId,
   backupWorkflowId,
+  incidentWorkflowId,
   restoreDrillWorkflowId,
 } from '../../domain/ids';
 import { backup, backupFreshness, backupRetention, restoreDrill } from '../../workflows';
 import { insertBackupRow, insertRunningRestoreTest } from '../helpers/backup-rows';
+import { seedPolicy, seedStaff, user } from '../helpers/incidents';
 import { createTestServices, createTestWorker, type TestServices } from '../helpers/services';
+import { waitFor } from '../helpers/wait';
 
 const HOUR = 3_600_000;
 const DAY = 24 * HOUR;
@@ -126,6 +129,38 @@ describe('backup freshness alarm', () => {
     ]);
     // The same backup is stale against a threshold shorter than its age.
     expect((await checkFreshness(1_000)).fresh).toBe(false);
+  });
+});
+
+describe('backup freshness opens an incident once per stale episode', () => {
+  it('the first stale check opens a sev3 backup incident; the next only pages; a fresh backup ends the episode', async () => {
+    const db = s.database.db;
+    await db.delete(alerts);
+    await db.update(backups).set({ status: 'deleted', deletedAt: new Date() });
+    const responder = await seedStaff(db, s.keyring, 'responder');
+    await seedPolicy(db, [{ targets: [user(responder.userId)], waitSeconds: 600 }]);
+    await insertBackupRow(db, { lastRestoreTest: 'pass', snapshotAt: new Date(Date.now() - 120_000) });
+
+    const first = await checkFreshness(60_000);
+    expect(first).toMatchObject({ fresh: false, incidentId: expect.stringMatching(/^[0-9a-f-]{36}$/) });
+    const [incident] = await waitFor(async () => {
+      const rows = await db.select().from(incidents).where(eq(incidents.id, first.incidentId!));
+      return rows.length ? rows : undefined;
+    }, 'the incident recorded');
+    expect(incident).toMatchObject({ severity: 'sev3', category: 'backup', openedBy: 'system:backupFreshness' });
+
+    const second = await checkFreshness(60_000);
+    expect(second).toMatchObject({ fresh: false, incidentId: null });
+    expect((await alertsFor(second.checkId)).length).toBe(1);
+
+    // A newer verified backup that goes stale in its turn is a new episode.
+    await insertBackupRow(db, { lastRestoreTest: 'pass', snapshotAt: new Date() });
+    expect(await checkFreshness(60_000)).toMatchObject({ fresh: true, incidentId: null });
+    const third = await checkFreshness(1);
+    expect(third.incidentId).toMatch(/^[0-9a-f-]{36}$/);
+    expect(third.incidentId).not.toBe(first.incidentId);
+    for (const id of [first.incidentId!, third.incidentId!])
+      await s.temporal.workflow.getHandle(incidentWorkflowId(id)).terminate('test over');
   });
 });
 
