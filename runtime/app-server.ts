@@ -74,6 +74,7 @@ export const startWorker = async (address: string, services: Services): Promise<
     taskQueue: config.TEMPORAL_TASK_QUEUE,
     activities: createActivities(services),
     dataConverter: dataConverterFor(keyring),
+    maxCachedWorkflows: config.CUSTODIAN_WORKER_MAX_CACHED_WORKFLOWS,
   });
   const done = worker.run().finally(() => connection.close());
   const stop = async () => {

@@ -23,6 +23,12 @@ const Env = z.object({
   CUSTODIAN_WORKER_DB_POOL_MAX: z.coerce.number().int().min(1).default(10),
   CUSTODIAN_WORKER_STATEMENT_TIMEOUT_MS: z.coerce.number().int().min(0).default(120_000),
   CUSTODIAN_WORKER_IDLE_IN_TRANSACTION_TIMEOUT_MS: z.coerce.number().int().min(0).default(30_000),
+  /**
+   * Workflow runs a worker keeps in memory. A cached run costs ~1.6 MiB (each evaluates the bundle, zod included);
+   * the SDK's heap-derived default (~2,300 here) exhausted the workflow thread's heap at ~4,000 waiting consents,
+   * 500 held 10,000 waiting ones at 2.7 GiB (bench consent-memory). Evicted runs replay when their next task comes.
+   */
+  CUSTODIAN_WORKER_MAX_CACHED_WORKFLOWS: z.coerce.number().int().min(0).default(500),
   TEMPORAL_ADDRESS: optionalString.pipe(
     z
       .string()
