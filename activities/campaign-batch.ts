@@ -23,6 +23,11 @@ export interface CampaignBatchOutcome {
 
 class BatchAlreadyCommitted extends Error {}
 
+/** The subjects an incident affected: those it lists, and those of the import it names. */
+const incidentScope = (q: ReturnType<typeof rawSql>, incidentId: string) => q`
+  and (id in (select subject_id from incident_affected_subjects where incident_id = ${incidentId}::uuid)
+    or import_id = (select affected->>'importId' from incidents where id = ${incidentId}::uuid))`;
+
 /**
  * The next `limit` subject IDs in scope after `after` ('' for the first page), in ID order: a keyset page
  * on the primary key, so pages never overlap and a page is found again from where it starts.
@@ -35,6 +40,7 @@ export const subjectPage = async (db: Db, filter: CampaignFilter, after: string,
       ${after ? q`and id > ${after}::uuid` : q``}
       ${filter.jurisdiction ? q`and jurisdiction = ${filter.jurisdiction}` : q``}
       ${filter.importId ? q`and import_id = ${filter.importId}` : q``}
+      ${filter.incidentId ? incidentScope(q, filter.incidentId) : q``}
     order by id
     limit ${limit}`;
   return rows.map((r) => r.id);
@@ -47,7 +53,8 @@ export const subjectsInScope = async (db: Db, filter: CampaignFilter): Promise<n
     select count(*)::int as n from subjects
     where status <> 'destroyed'
       ${filter.jurisdiction ? q`and jurisdiction = ${filter.jurisdiction}` : q``}
-      ${filter.importId ? q`and import_id = ${filter.importId}` : q``}`;
+      ${filter.importId ? q`and import_id = ${filter.importId}` : q``}
+      ${filter.incidentId ? incidentScope(q, filter.incidentId) : q``}`;
   return row!.n;
 };
 

@@ -5,6 +5,7 @@ import { eq, inArray } from 'drizzle-orm';
 import { campaigns, consents } from '../db/schema';
 import {
   campaignConsentName,
+  campaignTemplate,
   uuidFromSha256,
   type CampaignConsentTerms,
   type CampaignFilter,
@@ -37,7 +38,7 @@ export type CampaignDeps = NotifyDeps;
 export const campaignConsentId = (campaignId: string, subjectId: string): string =>
   uuidFromSha256(createHash('sha256').update(campaignConsentName(campaignId, subjectId)).digest());
 
-/** The outbox key of a subject's transfer notice: one message per campaign and subject, whatever retries. */
+/** The outbox key of a subject's transfer (or breach) notice: one message per campaign and subject, whatever retries. */
 export const campaignNoticeKey = (campaignId: string, subjectId: string): string =>
   `${campaignWorkflowId(campaignId)}:notice:${subjectId}`;
 
@@ -146,7 +147,7 @@ export const campaignActivities = (d: CampaignDeps) => {
       try {
         await notify().sendNotification({
           idempotencyKey: campaignNoticeKey(input.campaignId, subjectId),
-          template: 'transfer-notice',
+          template: campaignTemplate(input.filter),
           subjectId,
           noticeId: input.noticeId,
         });

@@ -1,7 +1,14 @@
 import { createHash, randomUUID } from 'node:crypto';
 import { and, asc, desc, eq, inArray, lt, or, type SQL } from 'drizzle-orm';
 import type { Db } from '../db/client';
-import { incidentPages, incidents, incidentTexts, incidentTimeline, regulatorNotifications } from '../db/schema';
+import {
+  campaigns,
+  incidentPages,
+  incidents,
+  incidentTexts,
+  incidentTimeline,
+  regulatorNotifications,
+} from '../db/schema';
 import type { DeadlineState, IncidentStatus, Severity } from '../domain/incident';
 
 export const textSha256 = (body: string) => createHash('sha256').update(body, 'utf8').digest('hex');
@@ -80,6 +87,14 @@ export const incidentDetail = async (db: Db, id: string, now: Date) => {
       .orderBy(asc(regulatorNotifications.notifiedAt)),
   ]);
   const text = new Map(texts.map((t) => [t.id, t]));
+  const noticeCampaigns = timeline
+    .filter((e) => e.type === 'subject-notices-started')
+    .map((e) => String(e.details.campaignId));
+  const progress = new Map(
+    (noticeCampaigns.length ? await db.select().from(campaigns).where(inArray(campaigns.id, noticeCampaigns)) : []).map(
+      (r) => [r.id, r],
+    ),
+  );
   const deadlines = (row.deadlines as unknown as DeadlineState[]).map((d) => ({
     kind: d.kind,
     jurisdiction: d.jurisdiction,
@@ -157,6 +172,25 @@ export const incidentDetail = async (db: Db, id: string, now: Date) => {
       reasonsForDelay: n.reasonsTextId ? (text.get(n.reasonsTextId)?.body ?? null) : null,
       recordedBy: n.recordedBy,
     })),
+    /** Breach notices to the affected subjects: one campaign each, its progress from the campaign's row. */
+    subjectNotices: timeline
+      .filter((e) => e.type === 'subject-notices-started')
+      .map((e) => {
+        const r = progress.get(String(e.details.campaignId));
+        return {
+          campaignId: String(e.details.campaignId),
+          noticeId: String(e.details.noticeId),
+          requestedBy: e.actor,
+          requestedAt: e.at.toISOString(),
+          // No row yet: the campaign's first activity has not run.
+          status: r?.status ?? 'starting',
+          total: r?.total ?? 0,
+          targeted: r?.targeted ?? 0,
+          notified: r?.notified ?? 0,
+          failed: r?.failed ?? 0,
+          finishedAt: iso(r?.finishedAt ?? null),
+        };
+      }),
     timeline: timeline.map((e) => ({
       type: e.type,
       at: e.at.toISOString(),

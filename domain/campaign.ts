@@ -26,7 +26,18 @@ export const CampaignFilter = z
       .optional(),
   })
   .strict();
-export type CampaignFilter = z.infer<typeof CampaignFilter>;
+export type CampaignFilter = z.infer<typeof CampaignFilter> & {
+  /**
+   * A breach-notice campaign: the subjects the incident affected (its `incident_affected_subjects` and the
+   * subjects of the import it names). Set only by POST /v1/incidents/{id}/subject-notices, never by a request
+   * to POST /v1/campaigns (the schema above does not admit it).
+   */
+  incidentId?: string;
+};
+
+/** The outbox template a campaign's notices use: its kind follows from its scope. */
+export const campaignTemplate = (filter: CampaignFilter): 'breach-notice' | 'transfer-notice' =>
+  filter.incidentId ? 'breach-notice' : 'transfer-notice';
 
 const CONSENT_TERMS = ['respondWithin', 'remindEvery', 'maxReminders', 'validFor'] as const;
 

@@ -127,6 +127,8 @@ export const defaultCatalog: Catalog = {
     'debt-collection': basis('contract'),
     'credit-assessment': basis('contract'),
     'transfer-notice': basis('legal-obligation'),
+    // PIPL Art. 57, GDPR Art. 34: telling subjects of a breach is a duty, not a choice (the incident's notices).
+    'breach-notice': basis('legal-obligation'),
     'consent-collection': basis('legal-obligation'),
     'identity-verification': basis('legal-obligation'),
     'regulatory-reporting': basis('legal-obligation'),

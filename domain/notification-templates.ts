@@ -2,7 +2,12 @@
  * The notifier's messages, per template and locale. Pure: the activity passes what it read (the notice's
  * text in the subject's locale, the handler, the consent link) and gets a subject line and a plain-text body.
  */
-export const NOTIFICATION_TEMPLATES = ['consent-request', 'consent-reminder', 'transfer-notice'] as const;
+export const NOTIFICATION_TEMPLATES = [
+  'consent-request',
+  'consent-reminder',
+  'transfer-notice',
+  'breach-notice',
+] as const;
 export type NotificationTemplate = (typeof NOTIFICATION_TEMPLATES)[number];
 
 export const NOTIFICATION_LOCALES = ['zh-CN', 'en'] as const;
@@ -118,6 +123,37 @@ const TEMPLATES: Record<NotificationTemplate, Record<NotificationLocale, Render>
         p.link && `如有异议或需答复，请访问：${p.link}`,
         p.link && '',
         `新的个人信息处理者联系方式：${p.handler.contact}`,
+      ),
+    }),
+  },
+  /** PIPL Art. 57, GDPR Art. 34: the notice's sections (what happened, consequences, measures) and the contact. */
+  'breach-notice': {
+    en: (p) => ({
+      subject: `${p.title}: ${p.handler.name}`,
+      text: lines(
+        `${p.handler.name} informs you of a security incident that affects your personal information.`,
+        '',
+        p.title,
+        '',
+        p.body,
+        '',
+        p.link && `More information: ${p.link}`,
+        p.link && '',
+        `Contact: ${p.handler.name}, ${p.handler.contact}`,
+      ),
+    }),
+    'zh-CN': (p) => ({
+      subject: `${p.title}：${p.handler.name}`,
+      text: lines(
+        `${p.handler.name}现告知您：发生了一起涉及您个人信息的安全事件。`,
+        '',
+        p.title,
+        '',
+        p.body,
+        '',
+        p.link && `详情请访问：${p.link}`,
+        p.link && '',
+        `联系方式：${p.handler.name}，${p.handler.contact}`,
       ),
     }),
   },

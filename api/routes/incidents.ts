@@ -1,10 +1,14 @@
 import { randomUUID } from 'node:crypto';
 import { z } from '@hono/zod-openapi';
-import { eq, inArray } from 'drizzle-orm';
+import { and, eq, inArray } from 'drizzle-orm';
+import { appendAudit } from '../../activities/audit';
+import { createNotice } from '../../activities/notices';
 import { incidentDetail, listIncidents, storeIncidentText, dropIncidentTexts } from '../../activities/incident-records';
 import { frozenPolicy, getPolicy } from '../../activities/oncall';
-import { subjectImports, subjects } from '../../db/schema';
-import { incidentWorkflowId } from '../../domain/ids';
+import { incidentTimeline, incidents, requestIdempotency, subjectImports, subjects } from '../../db/schema';
+import { breachNotice, SubjectNoticeRequest } from '../../domain/breach-notice';
+import type { CampaignInput } from '../../domain/campaign';
+import { campaignWorkflowId, incidentWorkflowId } from '../../domain/ids';
 import {
   GradeRequest,
   INCIDENT_STATUSES,
@@ -20,6 +24,7 @@ import {
 } from '../../domain/incident';
 import { DEFAULT_GRADE_THRESHOLDS } from '../../domain/regulatory-clocks';
 import type { Services } from '../../runtime/services';
+import type { campaign as campaignWorkflow } from '../../workflows/campaign';
 import {
   ackUpdate,
   gradeUpdate,
@@ -139,6 +144,35 @@ const regulator = work(
 const resolveRoute = work('resolve', 'Resolve with a summary: the postmortem deadline starts', ResolveRequest);
 const postmortem = work('postmortem', 'Record the postmortem: the incident is closed', PostmortemRequest);
 
+const subjectNotices = defineRoute({
+  roles: ['responder', 'owner'],
+  method: 'post',
+  path: '/incidents/{id}/subject-notices',
+  tags,
+  summary:
+    'Send a breach notice (what happened, likely consequences, measures taken, contact; PIPL Art. 57, GDPR Art. 34) ' +
+    'to the incident’s affected subjects: a campaign (workflow campaign-{id}) whose progress the incident shows',
+  request: {
+    params: IdParam,
+    headers: IdempotencyHeaders,
+    body: { required: true, content: { 'application/json': { schema: SubjectNoticeRequest } } },
+  },
+  responses: {
+    202: jsonResponse(
+      z.object({ id: z.uuid(), workflowId: z.string(), noticeId: z.uuid() }).openapi('SubjectNoticesStarted'),
+      'The campaign was started',
+    ),
+    200: jsonResponse(
+      z.object({ id: z.uuid(), workflowId: z.string() }),
+      'The same Idempotency-Key and request started it before',
+    ),
+    404: problemResponse('No such incident'),
+    409: problemResponse('Idempotency-Key reused with another request'),
+  },
+});
+
+const SUBJECT_NOTICES_ROUTE = 'POST /v1/incidents/{id}/subject-notices';
+
 const iso = (ms: number) => new Date(ms).toISOString();
 const HOUR = 3_600_000;
 
@@ -151,7 +185,7 @@ export const incidentActor = (p: Principal, method: IncidentActor['method'] = 'a
 
 export const incidentRoutes = (services: Services) => {
   const { db } = services.database;
-  const { config, clock } = services;
+  const { config, clock, temporal } = services;
   const updates = incidentUpdates(services);
 
   /** 400 naming each affected subject or import that does not exist. */
@@ -177,7 +211,87 @@ export const incidentRoutes = (services: Services) => {
     if (fields.length) throw ApiError.badRequest(`${fields.length} affected reference(s) do not exist`, fields);
   };
 
+  /** The campaign an earlier request with this Idempotency-Key started, before anything new is stored. */
+  const startedBefore = async (principal: Principal, key: string | undefined, hash: string) => {
+    if (key === undefined) return undefined;
+    const [first] = await db
+      .select()
+      .from(requestIdempotency)
+      .where(
+        and(
+          eq(requestIdempotency.userId, principal.userId),
+          eq(requestIdempotency.route, SUBJECT_NOTICES_ROUTE),
+          eq(requestIdempotency.key, key),
+        ),
+      );
+    return first?.requestHash === hash ? first : undefined;
+  };
+
   return v1Resource(
+    endpoint(subjectNotices, async (c) => {
+      const { id: incidentId } = c.req.valid('param');
+      const body = c.req.valid('json');
+      const key = c.req.valid('header')['idempotency-key'];
+      const hash = requestHash({ incidentId, ...body });
+      const [incident] = await db.select({ id: incidents.id }).from(incidents).where(eq(incidents.id, incidentId));
+      if (!incident) throw ApiError.notFound(`incident ${incidentId}`);
+      // A retry must not store a second notice: the notices table is append-only.
+      const before = await startedBefore(c.var.principal, key, hash);
+      if (before) return c.json({ id: before.resourceId, workflowId: before.workflowId }, 200);
+      const by = actorOf(c.var.principal);
+      const notice = await createNotice(db, breachNotice(body), by);
+      const id = randomUUID();
+      const input: CampaignInput = {
+        campaignId: id,
+        noticeId: notice.id,
+        purposeChanged: false,
+        filter: { incidentId },
+        ...(body.ratePerSecond === undefined ? {} : { ratePerSecond: body.ratePerSecond }),
+        batchSize: body.batchSize,
+        requestedBy: by.actor,
+      };
+      const started = await startProcess<typeof campaignWorkflow>(services, c.var.principal, {
+        route: SUBJECT_NOTICES_ROUTE,
+        idempotencyKey: key,
+        requestHash: hash,
+        workflowType: 'campaign',
+        id,
+        workflowId: campaignWorkflowId,
+        targetType: 'campaign',
+        args: [input],
+      });
+      if (!started.created) return c.json({ id: started.id, workflowId: started.workflowId }, 200);
+      const runId = await temporal.workflow
+        .getHandle(started.workflowId)
+        .describe()
+        .then((d) => d.runId)
+        .catch(() => null);
+      const idempotencyKey = `${incidentWorkflowId(incidentId)}:subject-notices:${id}`;
+      const details = { campaignId: id, noticeId: notice.id, textSha256: notice.textSha256 };
+      await db.transaction(async (tx) => {
+        await tx.insert(incidentTimeline).values({
+          incidentId,
+          type: 'subject-notices-started',
+          at: clock(),
+          actor: by.actor,
+          details,
+          idempotencyKey,
+          workflowId: started.workflowId,
+          runId,
+        });
+        await appendAudit(tx, {
+          ...by,
+          action: 'incident.subject-notices-started',
+          targetType: 'incident',
+          targetId: incidentId,
+          workflowId: started.workflowId,
+          runId,
+          details,
+          idempotencyKey,
+        });
+      });
+      return c.json({ id, workflowId: started.workflowId, noticeId: notice.id }, 202);
+    }),
     endpoint(open, async (c) => {
       const body = c.req.valid('json');
       const now = clock().getTime();
