@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import type { RetentionPolicy } from './backup-retention';
 import { Duration } from './consent';
+import { isUnstorableText, UNSTORABLE_TEXT } from './text';
 import {
   backupFreshnessWorkflowId,
   backupWorkflowId,
@@ -98,7 +99,9 @@ export const Cron = z
 export const ScheduleNote = z
   .string()
   .max(500)
-  .regex(/^[^\r\n]*$/, { error: 'must be one line' });
+  .regex(/^[^\r\n]*$/, { error: 'must be one line' })
+  // Named even when the body fails elsewhere too (the route's hook checks storability only after zod succeeds).
+  .refine((text) => !isUnstorableText(text), UNSTORABLE_TEXT);
 
 const bothSpecs = (o: { cron?: unknown; every?: unknown }) => !(o.cron !== undefined && o.every !== undefined);
 const oneSpecOnly = { error: 'give cron or every, not both', path: ['every'] };
