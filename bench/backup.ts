@@ -3,24 +3,19 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import { mkdtemp, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Client, Connection } from '@temporalio/client';
-import { DefaultLogger, NativeConnection, Runtime } from '@temporalio/worker';
+import { DefaultLogger, Runtime } from '@temporalio/worker';
 import { inArray } from 'drizzle-orm';
 import type postgres from 'postgres';
-import { createActivities } from '../activities';
 import { connect, type Database } from '../db/client';
 import { backups } from '../db/schema';
 import type { SignedManifest } from '../domain/backup';
-import { defaultCatalog } from '../domain/catalog';
 import { backupWorkflowId, restoreTestWorkflowId } from '../domain/ids';
 import { loadConfig } from '../runtime/config';
 import { generateKeyFile, parseKeyring } from '../runtime/keyring';
-import { createLogger } from '../runtime/logger';
-import { dataConverterFor } from '../runtime/payload-codec';
 import { resolveTemporalCli } from '../runtime/temporal-cli';
 import { startDevServer } from '../runtime/temporal-server';
-import { createWorker } from '../runtime/worker';
 import { backup, restoreTest } from '../workflows';
+import { startBenchWorker, type BenchWorker } from './worker';
 import { compare, type ScenarioResult } from './harness';
 
 /**
@@ -108,8 +103,7 @@ export async function backupBenchmark(ctx: {
   const cli = await resolveTemporalCli(process.env, () => {});
   if (!cli.path) throw new Error('the backup benchmark needs a Temporal CLI (TEMPORAL_CLI_PATH, PATH, cache or go)');
   const server = await startDevServer({ cliPath: cli.path });
-  let connection: Connection | undefined;
-  let nativeConnection: NativeConnection | undefined;
+  let bench: BenchWorker | undefined;
   try {
     const version = await versions(database.sql, pgDump);
     if (version.pgDump !== version.server)
@@ -122,27 +116,16 @@ export async function backupBenchmark(ctx: {
       `backup: seeded ${subjects.toLocaleString('en')} subjects, ${rows.toLocaleString('en')} subject-field rows in ${seconds(seeding).toFixed(1)} s`,
     );
 
-    const dataConverter = dataConverterFor(keyring);
-    connection = await Connection.connect({ address: server.address });
-    nativeConnection = await NativeConnection.connect({ address: server.address });
-    const client = new Client({ connection, namespace: 'default', dataConverter });
-    const taskQueue = `bench-backup-${randomUUID()}`;
     const config = { ...loadConfig({}), BACKUP_DIR: join(work, 'backups') };
-    const worker = await createWorker({
-      connection: nativeConnection,
-      namespace: 'default',
-      taskQueue,
-      activities: createActivities({
-        database,
-        keyring,
-        catalog: defaultCatalog,
-        stagingDir: join(work, 'staging'),
-        config,
-        logger: createLogger('silent'),
-        clock: () => new Date(),
-      }),
-      dataConverter,
+    bench = await startBenchWorker({
+      address: server.address,
+      name: 'backup',
+      database,
+      keyring,
+      stagingDir: join(work, 'staging'),
+      config,
     });
+    const { client, worker, taskQueue } = bench;
 
     const passphrase = randomBytes(24).toString('hex');
     const times = { baseline: 0, backup: 0, restore: 0 };
@@ -214,8 +197,7 @@ export async function backupBenchmark(ctx: {
     );
     return [throughput, restore];
   } finally {
-    await nativeConnection?.close();
-    await connection?.close();
+    await bench?.close();
     await database.close();
     await server.stop();
     await rm(work, { recursive: true, force: true });

@@ -4,10 +4,8 @@ import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Client, Connection } from '@temporalio/client';
 import { MockActivityEnvironment } from '@temporalio/testing';
-import { DefaultLogger, NativeConnection, Runtime } from '@temporalio/worker';
-import { createActivities } from '../activities';
+import { DefaultLogger, Runtime } from '@temporalio/worker';
 import { notifyActivities } from '../activities/notify';
 import { insertNewSubjects, newSubject, rawSql } from '../activities/subject-writer';
 import { connect, type Database } from '../db/client';
@@ -17,12 +15,11 @@ import { campaignWorkflowId } from '../domain/ids';
 import { loadConfig } from '../runtime/config';
 import { generateKeyFile, parseKeyring, type Keyring } from '../runtime/keyring';
 import { createLogger } from '../runtime/logger';
-import { dataConverterFor } from '../runtime/payload-codec';
 import { resolveTemporalCli } from '../runtime/temporal-cli';
 import { startDevServer } from '../runtime/temporal-server';
-import { createWorker } from '../runtime/worker';
 import { campaign } from '../workflows';
 import { campaignProgressQuery, pauseUpdate, resumeUpdate } from '../workflows/campaign';
+import { startBenchWorker, type BenchWorker } from './worker';
 import { compare, type ScenarioResult } from './harness';
 
 /** `count` clearly fake subjects with an encrypted example.invalid address, in bulk, under one import ID. */
@@ -95,8 +92,7 @@ export async function campaignBenchmark(ctx: { databaseUrl: string; subjects?: n
   const cli = await resolveTemporalCli(process.env, () => {});
   if (!cli.path) throw new Error('the campaign benchmark needs a Temporal CLI (TEMPORAL_CLI_PATH, PATH, cache or go)');
   const server = await startDevServer({ cliPath: cli.path });
-  let connection: Connection | undefined;
-  let nativeConnection: NativeConnection | undefined;
+  let bench: BenchWorker | undefined;
   try {
     const [baselineImport, campaignImport] = [
       await insertSubjects(baselineDb, keyring, subjects),
@@ -140,26 +136,16 @@ export async function campaignBenchmark(ctx: { databaseUrl: string; subjects?: n
     };
 
     // Subject: the campaign workflow end to end, one campaign over all its subjects.
-    connection = await Connection.connect({ address: server.address });
-    nativeConnection = await NativeConnection.connect({ address: server.address });
-    const dataConverter = dataConverterFor(keyring);
-    const client = new Client({ connection, namespace: 'default', dataConverter });
-    const taskQueue = `bench-campaign-${randomUUID()}`;
-    const worker = await createWorker({
-      connection: nativeConnection,
-      namespace: 'default',
-      taskQueue,
-      activities: createActivities({
-        database: workerDb,
-        keyring,
-        catalog: defaultCatalog,
-        stagingDir: work,
-        config,
-        logger,
-        clock: () => new Date(),
-      }),
-      dataConverter,
+    bench = await startBenchWorker({
+      address: server.address,
+      name: 'campaign',
+      database: workerDb,
+      keyring,
+      stagingDir: work,
+      config,
+      logger,
     });
+    const { client, worker, taskQueue } = bench;
     const campaignId = randomUUID();
     const rounds = 4;
     const share = Math.ceil(subjects / rounds);
@@ -219,8 +205,7 @@ export async function campaignBenchmark(ctx: { databaseUrl: string; subjects?: n
       ),
     ];
   } finally {
-    await nativeConnection?.close();
-    await connection?.close();
+    await bench?.close();
     await server.stop();
     await receiver.close();
     await baselineDb.close();

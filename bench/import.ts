@@ -5,24 +5,19 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
-import { Client, Connection } from '@temporalio/client';
 import { MockActivityEnvironment } from '@temporalio/testing';
-import { DefaultLogger, NativeConnection, Runtime } from '@temporalio/worker';
+import { DefaultLogger, Runtime } from '@temporalio/worker';
 import type postgres from 'postgres';
-import { createActivities } from '../activities';
 import { stageImportFile } from '../activities/import-staging';
 import { importActivities, type ImportBatchesResult } from '../activities/subject-import';
 import { connect } from '../db/client';
 import { defaultCatalog } from '../domain/catalog';
 import { importWorkflowId } from '../domain/ids';
-import { loadConfig } from '../runtime/config';
 import { generateKeyFile, parseKeyring, type Keyring } from '../runtime/keyring';
-import { createLogger } from '../runtime/logger';
-import { dataConverterFor } from '../runtime/payload-codec';
 import { resolveTemporalCli } from '../runtime/temporal-cli';
 import { startDevServer } from '../runtime/temporal-server';
-import { createWorker } from '../runtime/worker';
 import { subjectImport } from '../workflows';
+import { startBenchWorker, type BenchWorker } from './worker';
 import { compare, type Measurement, type ScenarioResult } from './harness';
 
 /** A synthetic, clearly fake customer file: 5 encrypted values per subject (3 fields + email and phone). */
@@ -104,29 +99,10 @@ const endToEnd = async (databaseUrl: string, keyring: Keyring, source: string, w
   // The worker has a pool of its own, as in production.
   const database = connect(databaseUrl);
   const stagingDir = join(work, 'staging-e2e');
-  const dataConverter = dataConverterFor(keyring);
-  let connection: Connection | undefined;
-  let nativeConnection: NativeConnection | undefined;
+  let bench: BenchWorker | undefined;
   try {
-    connection = await Connection.connect({ address: server.address });
-    nativeConnection = await NativeConnection.connect({ address: server.address });
-    const client = new Client({ connection, namespace: 'default', dataConverter });
-    const taskQueue = `bench-import-${randomUUID()}`;
-    const worker = await createWorker({
-      connection: nativeConnection,
-      namespace: 'default',
-      taskQueue,
-      activities: createActivities({
-        database,
-        keyring,
-        catalog: defaultCatalog,
-        stagingDir,
-        config: loadConfig({}),
-        logger: createLogger('silent'),
-        clock: () => new Date(),
-      }),
-      dataConverter,
-    });
+    bench = await startBenchWorker({ address: server.address, name: 'import', database, keyring, stagingDir });
+    const { client, worker, taskQueue } = bench;
     const importId = randomUUID();
     return await worker.runUntil(async () => {
       const started = performance.now();
@@ -143,8 +119,7 @@ const endToEnd = async (databaseUrl: string, keyring: Keyring, source: string, w
       return seconds;
     });
   } finally {
-    await nativeConnection?.close();
-    await connection?.close();
+    await bench?.close();
     await database.close();
     await server.stop();
   }

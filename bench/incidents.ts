@@ -2,11 +2,9 @@ import { randomUUID } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Client, Connection } from '@temporalio/client';
 import { MockActivityEnvironment } from '@temporalio/testing';
-import { DefaultLogger, NativeConnection, Runtime } from '@temporalio/worker';
+import { DefaultLogger, Runtime } from '@temporalio/worker';
 import { and, eq, inArray } from 'drizzle-orm';
-import { createActivities } from '../activities';
 import { storeIncidentText } from '../activities/incident-records';
 import { createPolicy, frozenPolicy } from '../activities/oncall';
 import { staffMessenger } from '../activities/staff-messages';
@@ -14,18 +12,16 @@ import { setUserContact } from '../activities/user-contacts';
 import { createUser } from '../activities/users';
 import { connect, type Database } from '../db/client';
 import { incidentPages, incidents, notifications } from '../db/schema';
-import { defaultCatalog } from '../domain/catalog';
 import { EscalationPolicyRequest } from '../domain/escalation';
 import { incidentWorkflowId } from '../domain/ids';
 import { DEFAULT_GRADE_THRESHOLDS } from '../domain/regulatory-clocks';
 import { loadConfig } from '../runtime/config';
 import { generateKeyFile, parseKeyring } from '../runtime/keyring';
 import { createLogger } from '../runtime/logger';
-import { dataConverterFor } from '../runtime/payload-codec';
 import { resolveTemporalCli } from '../runtime/temporal-cli';
 import { startDevServer } from '../runtime/temporal-server';
-import { createWorker } from '../runtime/worker';
 import { incident } from '../workflows';
+import { startBenchWorker, type BenchWorker } from './worker';
 import { compare, measure, type ScenarioResult } from './harness';
 
 const percentile = (sorted: number[], p: number) =>
@@ -62,8 +58,7 @@ export async function incidentBenchmark(ctx: {
   const cli = await resolveTemporalCli(process.env, () => {});
   if (!cli.path) throw new Error('the incident benchmark needs a Temporal CLI (TEMPORAL_CLI_PATH, PATH, cache or go)');
   const server = await startDevServer({ cliPath: cli.path });
-  let connection: Connection | undefined;
-  let nativeConnection: NativeConnection | undefined;
+  let bench: BenchWorker | undefined;
   try {
     const seed = { actor: 'bench' };
     const staff = async (role: 'owner' | 'responder') => {
@@ -113,26 +108,15 @@ export async function incidentBenchmark(ctx: {
       ),
     );
 
-    const dataConverter = dataConverterFor(keyring);
-    connection = await Connection.connect({ address: server.address });
-    nativeConnection = await NativeConnection.connect({ address: server.address });
-    const client = new Client({ connection, namespace: 'default', dataConverter });
-    const taskQueue = `bench-incidents-${randomUUID()}`;
-    const worker = await createWorker({
-      connection: nativeConnection,
-      namespace: 'default',
-      taskQueue,
-      activities: createActivities({
-        database,
-        keyring,
-        catalog: defaultCatalog,
-        stagingDir: join(work, 'staging'),
-        config,
-        logger: createLogger('silent'),
-        clock: () => new Date(),
-      }),
-      dataConverter,
+    bench = await startBenchWorker({
+      address: server.address,
+      name: 'incidents',
+      database,
+      keyring,
+      stagingDir: join(work, 'staging'),
+      config,
     });
+    const { client, worker, taskQueue } = bench;
     const ids = Array.from({ length: count }, () => randomUUID());
     const titles = await Promise.all(
       ids.map((id) => storeIncidentText(db, { incidentId: id, kind: 'title', body: 'bench', createdBy: 'bench' })),
@@ -216,8 +200,7 @@ export async function incidentBenchmark(ctx: {
       { label: 'level-2 pages through incident workflows', perSecond: pagesPerSecond },
     );
   } finally {
-    await connection?.close();
-    await nativeConnection?.close();
+    await bench?.close();
     await server.stop();
     await database.close();
     await rm(work, { recursive: true, force: true });
