@@ -209,8 +209,26 @@ export const backupRoutes = (services: Services) => {
     }),
     endpoint(getOne, async (c) => {
       const { id } = c.req.valid('param');
-      const [b] = await db.select().from(backups).where(eq(backups.id, id));
-      if (!b) {
+      // One snapshot for the backup, its restore tests and its keyring backup: a verdict commits to both tables at
+      // once, so a reader never sees a passed test beside a backup not yet marked verified.
+      const read = await db.transaction(
+        async (tx) => {
+          const [b] = await tx.select().from(backups).where(eq(backups.id, id));
+          if (!b) return undefined;
+          const tests = await tx
+            .select()
+            .from(restoreTests)
+            .where(eq(restoreTests.backupId, id))
+            .orderBy(desc(restoreTests.startedAt), desc(restoreTests.id));
+          const [keyring] =
+            b.kind === 'data'
+              ? await tx.select({ id: backups.id }).from(backups).where(eq(backups.dataBackupId, id))
+              : [];
+          return { b, tests, keyring };
+        },
+        { isolationLevel: 'repeatable read', accessMode: 'read only' },
+      );
+      if (!read) {
         const running = await services.temporal.workflow
           .getHandle(backupWorkflowId(id))
           .describe()
@@ -218,13 +236,7 @@ export const backupRoutes = (services: Services) => {
         if (!running) throw ApiError.notFound(`backup ${id}`);
         throw new ApiError(404, 'not-yet-recorded', 'Not found', `backup ${id} is starting: retry shortly`);
       }
-      const tests = await db
-        .select()
-        .from(restoreTests)
-        .where(eq(restoreTests.backupId, id))
-        .orderBy(desc(restoreTests.startedAt), desc(restoreTests.id));
-      const [keyring] =
-        b.kind === 'data' ? await db.select({ id: backups.id }).from(backups).where(eq(backups.dataBackupId, id)) : [];
+      const { b, tests, keyring } = read;
       return c.json(
         {
           ...summary(b),
