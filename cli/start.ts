@@ -133,6 +133,13 @@ export const startCommand = async (): Promise<void> => {
   }
   const signal = await untilSignal();
   say(`${signal}: stopping API, worker, Temporal and PostgreSQL…`);
+  // A terminal's Ctrl-C reaches the embedded PostgreSQL too (same process group; the library spawns it there), so it
+  // shuts down beside us: an operation still in flight then fails on a closed connection. While stopping, such a
+  // failure is reported in one line (name, code — never a value) instead of crashing the process with a stack trace.
+  process.on('unhandledRejection', (err) => {
+    const e = err as { name?: string; code?: string; message?: string };
+    say(`while stopping, an unfinished operation failed: ${e.name ?? 'Error'}${e.code ? ` (${e.code})` : ''}`);
+  });
   await stack.unwind();
   say('Stopped.');
 };
