@@ -47,8 +47,9 @@ export type TokenVerdict =
 export const verifyConsentToken = (keyring: Keyring, token: string, now: Date): TokenVerdict => {
   const parts = splitToken(token);
   if (!parts) return { valid: false, reason: 'malformed' };
-  const presented = Buffer.from(parts.mac, 'base64url');
-  const expected = mac(keyring, parts.body);
+  // The text, not the decoded bytes: base64url's last character carries two unused bits, and a decoder ignores them.
+  const presented = Buffer.from(parts.mac, 'utf8');
+  const expected = Buffer.from(mac(keyring, parts.body).toString('base64url'), 'utf8');
   if (presented.length !== expected.length || !timingSafeEqual(presented, expected))
     return { valid: false, reason: 'signature' };
   if (now.getTime() >= parts.claims.expiresAt) return { valid: false, reason: 'expired', claims: parts.claims };

@@ -61,8 +61,9 @@ export type AckTokenVerdict =
 export const verifyIncidentAckToken = (keyring: Keyring, token: string, now: Date): AckTokenVerdict => {
   const parts = splitAckToken(token);
   if (!parts) return { valid: false, reason: 'malformed' };
-  const presented = Buffer.from(parts.mac, 'base64url');
-  const expected = ackMac(keyring, parts.body);
+  // The text, not the decoded bytes: base64url's last character carries two unused bits, and a decoder ignores them.
+  const presented = Buffer.from(parts.mac, 'utf8');
+  const expected = Buffer.from(ackMac(keyring, parts.body).toString('base64url'), 'utf8');
   if (presented.length !== expected.length || !timingSafeEqual(presented, expected))
     return { valid: false, reason: 'signature' };
   if (now.getTime() >= parts.claims.expiresAt) return { valid: false, reason: 'expired' };
