@@ -5,7 +5,7 @@ import type { Worker } from '@temporalio/worker';
 import { and, eq } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { listAudit } from '../../activities/audit';
-import { upsertSchedules } from '../../activities/schedules';
+import { upsertSchedules, type ScheduleView } from '../../activities/schedules';
 import { alerts, backups } from '../../db/schema';
 import { bearer, readJson, seedPrincipal, type Problem } from '../helpers/api';
 import { createTestApp, createTestWorker, type TestApp } from '../helpers/services';
@@ -17,20 +17,8 @@ interface ScheduleRun {
   result: { schedule: string; workflowType: string; workflowId: string; result: Record<string, unknown> } | null;
   failureType: string | null;
 }
-interface Schedule {
-  id: string;
-  scheduleId: string;
-  workflowType: string;
-  created: boolean;
-  spec: { cron: string } | { every: string } | null;
-  catchupWindow: string | null;
-  paused: boolean | null;
-  note: string | null;
-  nextRuns: string[];
-  running: string[];
-  lastRun: ScheduleRun | null;
-  actions: { taken: number; skippedOverlap: number; missedCatchupWindow: number } | null;
-}
+/** The route's view, with the run's result as the launcher returns it. */
+type Schedule = Omit<ScheduleView, 'lastRun'> & { lastRun: ScheduleRun | null };
 
 let api: TestApp;
 let worker: Worker;
