@@ -760,3 +760,126 @@ export const regulatorNotifications = pgTable(
     index('regulator_notifications_incident_idx').on(t.incidentId, t.notifiedAt),
   ],
 );
+
+/** A legal hold (`POST /v1/legal-holds`): while active, its subjects cannot be destroyed, swept or exported for deletion. */
+export const legalHolds = pgTable('legal_holds', {
+  id: uuid('id').primaryKey(),
+  status: text('status', { enum: ['active', 'released'] })
+    .notNull()
+    .default('active'),
+  reason: text('reason').notNull(),
+  /** The filter the hold was placed by (codes and IDs), null when it named subject IDs. */
+  filter: jsonb('filter').$type<Record<string, unknown>>(),
+  subjects: integer('subjects').notNull(),
+  createdBy: text('created_by').notNull(),
+  createdAt: createdAt(),
+  releasedBy: text('released_by'),
+  releasedAt: timestamp('released_at', { withTimezone: true }),
+  releaseReason: text('release_reason'),
+});
+
+/** The subjects a hold covers, fixed when it is placed; `subjects.legal_hold` is true iff an active hold covers one. */
+export const legalHoldSubjects = pgTable(
+  'legal_hold_subjects',
+  {
+    holdId: uuid('hold_id').notNull(),
+    subjectId: uuid('subject_id').notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.holdId, t.subjectId] }), index('legal_hold_subjects_subject_idx').on(t.subjectId)],
+);
+
+/** A destruction request (`destruction-{id}`): scope, approvals, progress counts, and its certificate once issued. */
+export const destructions = pgTable(
+  'destructions',
+  {
+    id: uuid('id').primaryKey(),
+    status: text('status', {
+      enum: [
+        'awaiting-approval',
+        'grace',
+        'destroying',
+        'verifying',
+        'completed',
+        'refused',
+        'rejected',
+        'expired',
+        'cancelled',
+        'failed',
+      ],
+    }).notNull(),
+    /** The scope as requested (domain/destruction.ts `DestructionScope`): IDs, a purpose, field names. */
+    scope: jsonb('scope').$type<Record<string, unknown>>().notNull(),
+    reason: text('reason').notNull(),
+    requestedBy: text('requested_by').notNull(),
+    /** What opened it: `{ kind: 'request' | 'consent' | 'sweep', … }`, null when a user did. */
+    origin: jsonb('origin').$type<Record<string, unknown>>(),
+    autoApproved: boolean('auto_approved').notNull().default(false),
+    /** Subjects the scope matched, those excluded under legal hold, and those left to destroy. */
+    matched: integer('matched').notNull().default(0),
+    held: integer('held').notNull().default(0),
+    targeted: integer('targeted').notNull().default(0),
+    subjectsDestroyed: integer('subjects_destroyed').notNull().default(0),
+    keysDestroyed: integer('keys_destroyed').notNull().default(0),
+    fieldRowsDeleted: integer('field_rows_deleted').notNull().default(0),
+    /** `[{ userId, actor, decision, comment, at }]` in the order they came. */
+    approvals: jsonb('approvals')
+      .$type<{ userId: string; actor: string; decision: 'approve' | 'reject'; comment: string; at: string }[]>()
+      .notNull()
+      .default([]),
+    approvalDeadline: timestamp('approval_deadline', { withTimezone: true }),
+    graceUntil: timestamp('grace_until', { withTimezone: true }),
+    /** Why it ended without destroying (refused, rejected, expired, cancelled, failed): a code and text, no data. */
+    outcome: text('outcome'),
+    certificateId: uuid('certificate_id'),
+    workflowId: text('workflow_id'),
+    runId: text('run_id'),
+    createdAt: createdAt(),
+    updatedAt: timestamp('updated_at', { withTimezone: true }).notNull().defaultNow(),
+    finishedAt: timestamp('finished_at', { withTimezone: true }),
+  },
+  (t) => [index('destructions_status_idx').on(t.status, t.createdAt)],
+);
+
+/** The subjects a destruction resolved to (held ones excluded); `fields` set for a field-scope destruction. */
+export const destructionTargets = pgTable(
+  'destruction_targets',
+  {
+    destructionId: uuid('destruction_id').notNull(),
+    subjectId: uuid('subject_id').notNull(),
+    fields: text('fields').array(),
+  },
+  (t) => [primaryKey({ columns: [t.destructionId, t.subjectId] })],
+);
+
+/** One shredding batch, keyed by the subject it starts after ('' for the first), committed with its effects. */
+export const destructionBatches = pgTable(
+  'destruction_batches',
+  {
+    destructionId: uuid('destruction_id').notNull(),
+    startAfter: text('start_after').notNull(),
+    lastSubjectId: uuid('last_subject_id').notNull(),
+    subjects: integer('subjects').notNull(),
+    keys: integer('keys').notNull(),
+    fieldRows: integer('field_rows').notNull(),
+    /** SHA-256 over the batch's destroyed key IDs (`subject:version`, sorted), chained into the certificate. */
+    keyIdsSha256: text('key_ids_sha256').notNull(),
+    createdAt: createdAt(),
+  },
+  (t) => [primaryKey({ columns: [t.destructionId, t.startAfter] })],
+);
+
+/** A signed certificate of destruction (NIST SP 800-88 App. G, adapted): the body, its signature, its audit entry. */
+export const destructionCertificates = pgTable(
+  'destruction_certificates',
+  {
+    id: uuid('id').primaryKey(),
+    destructionId: uuid('destruction_id').notNull(),
+    certificate: jsonb('certificate').$type<Record<string, unknown>>().notNull(),
+    signature: jsonb('signature').$type<{ keyId: string; algorithm: 'Ed25519'; signature: string }>().notNull(),
+    sha256: text('sha256').notNull(),
+    /** The audit entry that records the certificate's hash. */
+    auditSeq: bigint('audit_seq', { mode: 'number' }),
+    issuedAt: timestamp('issued_at', { withTimezone: true }).notNull(),
+  },
+  (t) => [uniqueIndex('destruction_certificates_destruction_uq').on(t.destructionId)],
+);
