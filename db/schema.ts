@@ -883,3 +883,110 @@ export const destructionCertificates = pgTable(
   },
   (t) => [uniqueIndex('destruction_certificates_destruction_uq').on(t.destructionId)],
 );
+
+/**
+ * A user's capability (`reveal`) on a data classification and/or a purpose, until it expires or is revoked. Checked
+ * in the database at request time, so a revocation or an expiry takes effect at once.
+ */
+export const accessGrants = pgTable(
+  'access_grants',
+  {
+    id: uuid('id').primaryKey(),
+    userId: uuid('user_id').notNull(),
+    capability: text('capability', { enum: ['reveal'] }).notNull(),
+    /** The data classification the grant covers; null covers every classification the purpose reaches. */
+    classification: text('classification', { enum: ['general', 'personal', 'sensitive'] }),
+    /** The catalog purpose the grant is limited to; null for any purpose. */
+    purpose: text('purpose'),
+    expiresAt: timestamp('expires_at', { withTimezone: true }).notNull(),
+    /** The user who certifies the grant in access reviews; never the grantee. */
+    reviewerId: uuid('reviewer_id').notNull(),
+    createdBy: text('created_by').notNull(),
+    createdAt: createdAt(),
+    revokedAt: timestamp('revoked_at', { withTimezone: true }),
+    revokedBy: text('revoked_by'),
+    /** `revoked` (by an admin), `review-revoked` (a reviewer's decision) or `not-certified` (a review's deadline). */
+    revokeReason: text('revoke_reason'),
+  },
+  (t) => [
+    index('access_grants_user_idx').on(t.userId, t.capability),
+    check('access_grants_scope_ck', sql`${t.classification} is not null or ${t.purpose} is not null`),
+    check('access_grants_reviewer_ck', sql`${t.reviewerId} <> ${t.userId}`),
+  ],
+);
+
+/** One access review (`access-review-{id}`): the grants active when it started, each kept or revoked by the deadline. */
+export const accessReviews = pgTable('access_reviews', {
+  id: uuid('id').primaryKey(),
+  /** The calendar quarter it certifies, e.g. `2026-Q4` (UTC, from the start). */
+  period: text('period').notNull(),
+  status: text('status', { enum: ['open', 'closed'] }).notNull(),
+  requestedBy: text('requested_by').notNull(),
+  startedAt: timestamp('started_at', { withTimezone: true }).notNull(),
+  deadlineAt: timestamp('deadline_at', { withTimezone: true }).notNull(),
+  closedAt: timestamp('closed_at', { withTimezone: true }),
+  /** Counts at the close: total, kept, revoked, notCertified. */
+  summary: jsonb('summary').$type<Record<string, number>>(),
+  workflowId: text('workflow_id'),
+  runId: text('run_id'),
+});
+
+/** A grant in a review: its reviewer, the decision (who, when) and the outcome at the close. */
+export const accessReviewItems = pgTable(
+  'access_review_items',
+  {
+    reviewId: uuid('review_id').notNull(),
+    grantId: uuid('grant_id').notNull(),
+    granteeId: uuid('grantee_id').notNull(),
+    reviewerId: uuid('reviewer_id').notNull(),
+    decision: text('decision', { enum: ['keep', 'revoke'] }),
+    decidedBy: text('decided_by'),
+    decidedApiKeyId: uuid('decided_api_key_id'),
+    decidedAt: timestamp('decided_at', { withTimezone: true }),
+    /** `kept`, `revoked`, `not-certified`, or `ended` (expired or revoked elsewhere before the close). */
+    outcome: text('outcome'),
+  },
+  (t) => [
+    primaryKey({ columns: [t.reviewId, t.grantId] }),
+    index('access_review_items_reviewer_idx').on(t.reviewId, t.reviewerId),
+  ],
+);
+
+/** A compliance-calendar entry: a duty with its source, owner, recurrence and next due date. */
+export const obligations = pgTable(
+  'obligations',
+  {
+    id: uuid('id').primaryKey(),
+    /** A stable name (`pi-compliance-audit`); the seeded defaults are found by it. */
+    key: text('key').notNull(),
+    title: text('title').notNull(),
+    source: text('source').notNull(),
+    /** The responsible user; null: every owner. */
+    ownerId: uuid('owner_id'),
+    recurrenceMonths: integer('recurrence_months').notNull(),
+    nextDueAt: timestamp('next_due_at', { withTimezone: true }).notNull(),
+    /** How long before the due date the owner is reminded. */
+    remindBeforeMs: bigint('remind_before_ms', { mode: 'number' }).notNull(),
+    createdBy: text('created_by').notNull(),
+    createdAt: createdAt(),
+    lastCompletedAt: timestamp('last_completed_at', { withTimezone: true }),
+  },
+  (t) => [uniqueIndex('obligations_key_uq').on(t.key), index('obligations_due_idx').on(t.nextDueAt)],
+);
+
+/** Evidence that an obligation was met for one due date: a note and/or a file's SHA-256, by whom and when. */
+export const obligationCompletions = pgTable(
+  'obligation_completions',
+  {
+    id: uuid('id').primaryKey(),
+    obligationId: uuid('obligation_id').notNull(),
+    dueAt: timestamp('due_at', { withTimezone: true }).notNull(),
+    completedAt: timestamp('completed_at', { withTimezone: true }).notNull(),
+    completedBy: text('completed_by').notNull(),
+    apiKeyId: uuid('api_key_id'),
+    evidenceNote: text('evidence_note'),
+    evidenceSha256: text('evidence_sha256'),
+    nextDueAt: timestamp('next_due_at', { withTimezone: true }).notNull(),
+  },
+  (t) => [uniqueIndex('obligation_completions_due_uq').on(t.obligationId, t.dueAt)],
+);
