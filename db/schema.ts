@@ -990,3 +990,148 @@ export const obligationCompletions = pgTable(
   },
   (t) => [uniqueIndex('obligation_completions_due_uq').on(t.obligationId, t.dueAt)],
 );
+
+/**
+ * A data-subject request (`request-{id}`): access, portability, correction, erasure, restriction, objection (a
+ * credit-record dispute) or complaint, with its legal clock. Codes, IDs and times only: every text the subject or
+ * staff wrote is in request_texts, encrypted under the subject's data key.
+ */
+export const requests = pgTable(
+  'requests',
+  {
+    id: uuid('id').primaryKey(),
+    type: text('type', {
+      enum: ['access', 'portability', 'correction', 'erasure', 'restriction', 'objection', 'complaint'],
+    }).notNull(),
+    subjectId: uuid('subject_id').notNull(),
+    channel: text('channel').notNull(),
+    jurisdiction: text('jurisdiction').notNull(),
+    status: text('status', { enum: ['verifying', 'open', 'paused', 'fulfilled', 'refused', 'expired'] }).notNull(),
+    receivedAt: timestamp('received_at', { withTimezone: true }).notNull(),
+    /** The current due time: receipt + window + extension + time paused. */
+    dueAt: timestamp('due_at', { withTimezone: true }).notNull(),
+    /** The clock (domain/request-clocks.ts): its rule and source, extension, pauses, reminders fired. */
+    clock: jsonb('clock').$type<Record<string, unknown>>().notNull(),
+    /** How the requester's identity was verified: method, who, when; the reference is a request text. */
+    verification: jsonb('verification').$type<Record<string, unknown>>(),
+    assignee: text('assignee'),
+    late: boolean('late').notNull().default(false),
+    /** Field names (objection, correction) and purposes (restriction) the request names. */
+    fields: text('fields').array().notNull().default([]),
+    purposes: text('purposes').array().notNull().default([]),
+    category: text('category'),
+    outcome: text('outcome'),
+    /** The destruction an erasure opened (destruction-{id}). */
+    destructionId: uuid('destruction_id'),
+    filedBy: text('filed_by').notNull(),
+    closedAt: timestamp('closed_at', { withTimezone: true }),
+    workflowId: text('workflow_id'),
+    runId: text('run_id'),
+    createdAt: createdAt(),
+    updatedAt: timestamp('updated_at', { withTimezone: true }).notNull().defaultNow(),
+  },
+  (t) => [
+    index('requests_status_idx').on(t.status, t.receivedAt),
+    index('requests_type_idx').on(t.type, t.receivedAt),
+    index('requests_subject_idx').on(t.subjectId),
+    index('requests_received_idx').on(t.receivedAt),
+  ],
+);
+
+/** A request's texts (details, notes, reasons, statements, replies, new values), sealed under the subject's data key. */
+export const requestTexts = pgTable(
+  'request_texts',
+  {
+    id: uuid('id').primaryKey(),
+    requestId: uuid('request_id').notNull(),
+    subjectId: uuid('subject_id').notNull(),
+    kind: text('kind').notNull(),
+    keyVersion: integer('key_version').notNull(),
+    ciphertext: bytea('ciphertext').notNull(),
+    sha256: text('sha256').notNull(),
+    createdBy: text('created_by').notNull(),
+    createdAt: createdAt(),
+  },
+  (t) => [index('request_texts_request_idx').on(t.requestId)],
+);
+
+/** A request's timeline, one row per event, keyed by workflow ID + step so a retry writes once. */
+export const requestEvents = pgTable(
+  'request_events',
+  {
+    n: bigserial('n', { mode: 'number' }).primaryKey(),
+    requestId: uuid('request_id').notNull(),
+    type: text('type').notNull(),
+    at: timestamp('at', { withTimezone: true }).notNull(),
+    actor: text('actor').notNull(),
+    /** Codes, IDs, counts, hashes: never text or personal values. */
+    details: jsonb('details').$type<Record<string, unknown>>().notNull().default({}),
+    textId: uuid('text_id'),
+    idempotencyKey: text('idempotency_key').notNull(),
+    workflowId: text('workflow_id'),
+    runId: text('run_id'),
+  },
+  (t) => [
+    uniqueIndex('request_events_idempotency_key_uq').on(t.idempotencyKey),
+    index('request_events_request_idx').on(t.requestId, t.at),
+  ],
+);
+
+/**
+ * An access or portability export: its hash and recipient. `sealed` is the encrypted export until it is served
+ * (a link: then cleared) — under a one-time password's key or a key wrapped by the keyring (`wrappedKey`).
+ */
+export const requestExports = pgTable(
+  'request_exports',
+  {
+    id: uuid('id').primaryKey(),
+    requestId: uuid('request_id').notNull(),
+    subjectId: uuid('subject_id').notNull(),
+    delivery: text('delivery', { enum: ['password', 'link'] }).notNull(),
+    sha256: text('sha256').notNull(),
+    bytes: integer('bytes').notNull(),
+    recipient: text('recipient').notNull(),
+    sealed: bytea('sealed'),
+    wrappedKey: bytea('wrapped_key'),
+    linkExpiresAt: timestamp('link_expires_at', { withTimezone: true }),
+    servedAt: timestamp('served_at', { withTimezone: true }),
+    idempotencyKey: text('idempotency_key').notNull(),
+    createdAt: createdAt(),
+  },
+  (t) => [
+    uniqueIndex('request_exports_idempotency_key_uq').on(t.idempotencyKey),
+    index('request_exports_request_idx').on(t.requestId),
+  ],
+);
+
+/**
+ * A credit-record field under objection (征信业管理条例 Art. 25): marked when the objection is filed, resolved by
+ * its outcome; the subject's statement (Art. 16) is a request text kept beside the record.
+ */
+export const fieldObjections = pgTable(
+  'field_objections',
+  {
+    requestId: uuid('request_id').notNull(),
+    subjectId: uuid('subject_id').notNull(),
+    field: text('field').notNull(),
+    status: text('status', { enum: ['under-objection', 'corrected', 'upheld', 'unresolved'] }).notNull(),
+    markedAt: timestamp('marked_at', { withTimezone: true }).notNull(),
+    resolvedAt: timestamp('resolved_at', { withTimezone: true }),
+    statementTextId: uuid('statement_text_id'),
+  },
+  (t) => [primaryKey({ columns: [t.requestId, t.field] }), index('field_objections_subject_idx').on(t.subjectId)],
+);
+
+/** A purpose restricted by a data-subject request (a restriction, or an erasure the law turned into one). */
+export const requestRestrictions = pgTable(
+  'request_restrictions',
+  {
+    subjectId: uuid('subject_id').notNull(),
+    purpose: text('purpose').notNull(),
+    requestId: uuid('request_id').notNull(),
+    /** `subject-request`, `legal-hold`, `retention-obligation`. */
+    reason: text('reason').notNull(),
+    createdAt: createdAt(),
+  },
+  (t) => [primaryKey({ columns: [t.subjectId, t.purpose, t.requestId] })],
+);
