@@ -1135,3 +1135,88 @@ export const requestRestrictions = pgTable(
   },
   (t) => [primaryKey({ columns: [t.subjectId, t.purpose, t.requestId] })],
 );
+
+/**
+ * Data-quality reports (`quality-check-{id}`): counts only, never a value. `fields` holds per-field completeness,
+ * validity and uniqueness counts; `breaches` the thresholds the report broke.
+ */
+export const qualityReports = pgTable(
+  'quality_reports',
+  {
+    id: uuid('id').primaryKey(),
+    workflowId: text('workflow_id').notNull(),
+    status: text('status', { enum: ['running', 'completed'] })
+      .notNull()
+      .default('running'),
+    requestedBy: text('requested_by').notNull(),
+    thresholds: jsonb('thresholds').$type<Record<string, unknown>>().notNull(),
+    subjectsChecked: integer('subjects_checked').notNull().default(0),
+    fields: jsonb('fields').$type<Record<string, unknown>>().notNull().default({}),
+    timeliness: jsonb('timeliness').$type<Record<string, unknown>>().notNull().default({}),
+    consistency: jsonb('consistency').$type<Record<string, unknown>>().notNull().default({}),
+    breaches: jsonb('breaches').$type<unknown[]>().notNull().default([]),
+    alertId: text('alert_id'),
+    incidentId: text('incident_id'),
+    startedAt: timestamp('started_at', { withTimezone: true }).notNull(),
+    completedAt: timestamp('completed_at', { withTimezone: true }),
+  },
+  (t) => [index('quality_reports_started_idx').on(t.startedAt)],
+);
+
+/** One page of a quality check, keyed by the subject it starts after, with its counts (committed once). */
+export const qualityBatches = pgTable(
+  'quality_batches',
+  {
+    checkId: uuid('check_id').notNull(),
+    startAfter: text('start_after').notNull(),
+    nextAfter: text('next_after'),
+    subjects: integer('subjects').notNull(),
+    counts: jsonb('counts').$type<Record<string, unknown>>().notNull(),
+    createdAt: createdAt(),
+  },
+  (t) => [primaryKey({ columns: [t.checkId, t.startAfter] })],
+);
+
+/**
+ * KEK versions made by key rotation, each wrapped under a KEK of the configured keyring (`wrapped_by`), and the
+ * state of every version rotation has seen (`keyring` rows carry no material: it stays in the key file).
+ * Key material: kept out of data backups (activities/backup-copy.ts KEY_MATERIAL_TABLES).
+ */
+export const kekVersions = pgTable('kek_versions', {
+  version: integer('version').primaryKey(),
+  source: text('source', { enum: ['keyring', 'rotation'] }).notNull(),
+  wrappedKey: bytea('wrapped_key'),
+  wrappedBy: integer('wrapped_by'),
+  status: text('status', { enum: ['active', 'retired'] }).notNull(),
+  rotationId: uuid('rotation_id'),
+  createdAt: createdAt(),
+  retiredAt: timestamp('retired_at', { withTimezone: true }),
+});
+
+/** A key rotation (`key-rotation-{id}`) and its evidence: versions, counts, duration. */
+export const keyRotations = pgTable('key_rotations', {
+  id: uuid('id').primaryKey(),
+  workflowId: text('workflow_id').notNull(),
+  status: text('status', { enum: ['rewrapping', 'completed'] }).notNull(),
+  requestedBy: text('requested_by').notNull(),
+  fromVersions: jsonb('from_versions').$type<number[]>().notNull(),
+  toVersion: integer('to_version').notNull(),
+  keysRewrapped: integer('keys_rewrapped').notNull().default(0),
+  keysVerified: integer('keys_verified').notNull().default(0),
+  startedAt: timestamp('started_at', { withTimezone: true }).notNull(),
+  completedAt: timestamp('completed_at', { withTimezone: true }),
+});
+
+/** One re-wrap batch, keyed by the key it starts after, committed in the same transaction as its re-wrapped keys. */
+export const keyRotationBatches = pgTable(
+  'key_rotation_batches',
+  {
+    rotationId: uuid('rotation_id').notNull(),
+    startAfter: text('start_after').notNull(),
+    nextAfter: text('next_after'),
+    rewrapped: integer('rewrapped').notNull(),
+    skipped: integer('skipped').notNull(),
+    createdAt: createdAt(),
+  },
+  (t) => [primaryKey({ columns: [t.rotationId, t.startAfter] })],
+);
