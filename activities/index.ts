@@ -10,6 +10,8 @@ import { incidentActivities } from './incidents';
 import { notifyActivities } from './notify';
 import { restoreTestActivities } from './restore-test';
 import { importActivities } from './subject-import';
+import { qualityActivities } from './quality';
+import { keyRotationActivities } from './key-rotation';
 
 /** What activities may use: the process's services (a process adds its activities with one line below). */
 export type ActivityDeps = Pick<
@@ -31,6 +33,8 @@ export const createActivities = (s: ActivityDeps) => {
     ...restoreTestActivities(d),
     ...backupRetentionActivities(d),
     ...backupReviewActivities(d),
+    ...qualityActivities(d),
+    ...keyRotationActivities(d),
   };
 };
 export type Activities = ReturnType<typeof createActivities>;

@@ -2,7 +2,9 @@ import { desc, eq, inArray } from 'drizzle-orm';
 import type { Db } from '../db/client';
 import { subjectKeys } from '../db/schema';
 import type { Keyring } from '../runtime/keyring';
+import { CryptoError } from './crypto/errors';
 import { newDataKey, unwrapDataKey, wrapDataKey } from './crypto/key-wrap';
+import { loadKekVersions } from './key-rotation-keks';
 
 export interface DataKey {
   keyVersion: number;
@@ -27,7 +29,17 @@ const wrappedColumns = {
  * inside activities, never register them as activities (their results would land in workflow history).
  */
 export const dataKeys = (d: { db: Db; keyring: Keyring }) => {
-  const unwrap = (row: WrappedRow): DataKey => ({ keyVersion: row.keyVersion, dek: unwrapDataKey(d.keyring, row) });
+  const unwrapNow = (row: WrappedRow): DataKey => ({ keyVersion: row.keyVersion, dek: unwrapDataKey(d.keyring, row) });
+  // A KEK version another process's key rotation made is read from the database the first time it is met.
+  const unwrap = async (row: WrappedRow): Promise<DataKey> => {
+    try {
+      return unwrapNow(row);
+    } catch (err) {
+      if (!(err instanceof CryptoError && err.code === 'UNKNOWN_KEK_VERSION')) throw err;
+      await loadKekVersions(d.db, d.keyring);
+      return unwrapNow(row);
+    }
+  };
 
   const loadDataKey = async (subjectId: string): Promise<DataKey | undefined> => {
     const [row] = await d.db
@@ -36,7 +48,7 @@ export const dataKeys = (d: { db: Db; keyring: Keyring }) => {
       .where(eq(subjectKeys.subjectId, subjectId))
       .orderBy(desc(subjectKeys.keyVersion))
       .limit(1);
-    return row && unwrap(row);
+    return row && (await unwrap(row));
   };
 
   return {
@@ -67,7 +79,9 @@ export const dataKeys = (d: { db: Db; keyring: Keyring }) => {
           if (!seen || seen.keyVersion < row.keyVersion) latest.set(row.subjectId, row);
         }
       }
-      return new Map([...latest].map(([subjectId, row]) => [subjectId, unwrap(row)]));
+      const keys = new Map<string, DataKey>();
+      for (const [subjectId, row] of latest) keys.set(subjectId, await unwrap(row));
+      return keys;
     },
 
     /** Crypto-shred: deletes every wrapped key of the subject, leaving its ciphertext unreadable. Idempotent. */

@@ -6,6 +6,7 @@ import { consentRoutes } from './routes/consents';
 import { escalationPolicyRoutes } from './routes/escalation-policies';
 import { incidentRoutes } from './routes/incidents';
 import { notificationRoutes } from './routes/notifications';
+import { qualityReportRoutes } from './routes/quality-reports';
 import { oncallScheduleRoutes } from './routes/oncall-schedules';
 import { noticeRoutes } from './routes/notices';
 import { receiptRoutes } from './routes/receipts';
@@ -32,4 +33,5 @@ export const resources: Resource[] = [
   escalationPolicyRoutes,
   incidentRoutes,
   campaignRoutes,
+  qualityReportRoutes,
 ];

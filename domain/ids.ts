@@ -11,5 +11,7 @@ export const campaignWorkflowId = (campaignId: string) => `campaign-${campaignId
 export const backupRetentionWorkflowId = (retentionId: string) => `backup-retention-${retentionId}`;
 export const backupFreshnessWorkflowId = (checkId: string) => `backup-freshness-${checkId}`;
 export const restoreDrillWorkflowId = (drillId: string) => `restore-drill-${drillId}`;
+export const qualityCheckWorkflowId = (checkId: string) => `quality-check-${checkId}`;
+export const keyRotationWorkflowId = (rotationId: string) => `key-rotation-${rotationId}`;
 /** A recurring review's Temporal schedule; its runs are workflows `schedule-{name}-{scheduled time}` (Temporal appends the time). */
 export const scheduleIdOf = (name: string) => `schedule-${name}`;

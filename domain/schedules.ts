@@ -8,6 +8,8 @@ import {
   backupRetentionWorkflowId,
   restoreDrillWorkflowId,
   scheduleIdOf,
+  qualityCheckWorkflowId,
+  keyRotationWorkflowId,
 } from './ids';
 
 /**
@@ -55,6 +57,8 @@ export const SCHEDULES: readonly ScheduleDeclaration[] = [
   { name: 'restore-drill', workflowType: 'restoreDrill', workflowId: restoreDrillWorkflowId, ids: ['drillId'], spec: { cron: '0 5 * * 0' }, catchupWindowMs: DAY, note: 'Weekly restore test of a random older verified backup', input: () => ({ requestedBy: 'schedule:restore-drill' }) },
   { name: 'backup-freshness', workflowType: 'backupFreshness', workflowId: backupFreshnessWorkflowId, ids: ['checkId'], spec: { everyMs: HOUR }, catchupWindowMs: HOUR, note: 'Hourly: alert when the newest verified backup is too old', input: (p) => ({ requestedBy: 'schedule:backup-freshness', thresholdMs: p.freshnessThresholdMs }) },
   { name: 'backup-retention', workflowType: 'backupRetention', workflowId: backupRetentionWorkflowId, ids: ['retentionId'], spec: { cron: '0 4 * * *' }, catchupWindowMs: DAY, note: 'Daily GFS retention of data backups and expiry of keyring backups', input: (p) => ({ requestedBy: 'schedule:backup-retention', ...p.retention }) },
+  { name: 'quality-check', workflowType: 'qualityCheck', workflowId: qualityCheckWorkflowId, ids: ['checkId'], spec: { cron: '0 3 * * 1' }, catchupWindowMs: DAY, note: 'Weekly data-quality check: completeness, validity, uniqueness, timeliness, consistency', input: () => ({ requestedBy: 'schedule:quality-check' }) },
+  { name: 'key-rotation', workflowType: 'keyRotation', workflowId: keyRotationWorkflowId, ids: ['rotationId'], spec: { everyMs: 90 * DAY }, catchupWindowMs: 7 * DAY, note: 'Every 90 days: a new KEK version, every data key re-wrapped and verified, the old version retired', input: () => ({ requestedBy: 'schedule:key-rotation' }) },
 ];
 
 export const scheduleDeclaration = (name: string): ScheduleDeclaration | undefined =>

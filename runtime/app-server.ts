@@ -2,6 +2,7 @@ import { serve, type ServerType } from '@hono/node-server';
 import { Client, Connection } from '@temporalio/client';
 import { NativeConnection, type Worker } from '@temporalio/worker';
 import { createActivities } from '../activities';
+import { loadKekVersions } from '../activities/key-rotation-keks';
 import { upsertSchedules } from '../activities/schedules';
 import { createApp } from '../api/app';
 import type { Config } from './config';
@@ -67,6 +68,8 @@ export interface RunningWorker {
 
 export const startWorker = async (address: string, services: Services): Promise<RunningWorker> => {
   const { config, keyring } = services;
+  // New data keys are wrapped under the newest KEK version a key rotation made, not the configured one.
+  await loadKekVersions(services.database.db, keyring);
   const connection = await NativeConnection.connect({ address });
   const worker = await createWorker({
     connection,

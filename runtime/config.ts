@@ -3,6 +3,7 @@ import { join, resolve } from 'node:path';
 import { z } from 'zod';
 import { Duration } from '../domain/consent';
 import { TASK_QUEUE_DEFAULT } from '../domain/ids';
+import { parseJsonText, QualityThresholds } from '../domain/quality';
 
 const Port = z.coerce.number().int().min(1).max(65535);
 const optionalString = z
@@ -103,6 +104,8 @@ const Env = z.object({
   CUSTODIAN_BACKUP_KEEP_MONTHLY: z.coerce.number().int().min(0).max(10_000).default(12),
   /** The freshness alarm fires when the newest verified backup is older than this (ISO 8601 or words); default 26 h. */
   CUSTODIAN_BACKUP_FRESHNESS_THRESHOLD: z.string().trim().default('PT26H').pipe(Duration),
+  /** Data-quality thresholds and validators as JSON (domain/quality.ts QualityThresholds); `{}` takes every default. */
+  CUSTODIAN_QUALITY_THRESHOLDS: z.string().trim().default('{}').transform(parseJsonText).pipe(QualityThresholds),
   /** Upsert the recurring reviews' Temporal Schedules at worker start; `false` leaves Temporal's schedules alone. */
   CUSTODIAN_SCHEDULES_ENABLED: z
     .enum(['true', 'false'])

@@ -203,3 +203,22 @@ export const loadKeyring = async ({
   generatedWarning(source).forEach((line) => say(line));
   return { keyring: await readKeyFile(source), generated: true, source };
 };
+
+// The configured current KEK of each keyring that adopted rotation-made versions: it wraps those versions.
+const configuredCurrent = new WeakMap<Keyring, number>();
+
+/** The KEK that wraps the KEK versions key rotation makes: the configured current version (key file or env). */
+export const rootKekVersion = (keyring: Keyring): number => configuredCurrent.get(keyring) ?? keyring.currentKekVersion;
+
+/**
+ * Adds KEK versions made by key rotation (activities/key-rotation-keks.ts reads them from `kek_versions`) to the
+ * keyring in place and makes `current` the version new data keys are wrapped under, so everything that shares this
+ * keyring object sees the rotation. The configured keys stay: they unwrap older keys and wrap the made versions.
+ */
+export const adoptKekVersions = (keyring: Keyring, versions: ReadonlyMap<number, Buffer>, current: number): void => {
+  if (!configuredCurrent.has(keyring)) configuredCurrent.set(keyring, keyring.currentKekVersion);
+  const keks = keyring.keks as Map<number, Buffer>;
+  for (const [version, key] of versions) if (!keks.has(version)) keks.set(version, key);
+  if (!keks.has(current)) throw new Error(`KEK version ${current} is not in the keyring`);
+  keyring.currentKekVersion = current;
+};

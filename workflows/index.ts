@@ -8,5 +8,7 @@ export { scheduledRun } from './scheduled-run';
 export { backupRetention } from './backup-retention';
 export { backupFreshness } from './backup-freshness';
 export { restoreDrill } from './restore-drill';
+export { qualityCheck } from './quality-check';
+export { keyRotation } from './key-rotation';
 export { incident } from './incident';
 export { systemIncident } from './system-incident';
