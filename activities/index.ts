@@ -1,4 +1,5 @@
 import type { Services } from '../runtime/services';
+import { accessReviewActivities } from './access-reviews';
 import { alertActivities } from './alerts';
 import { auditActivities } from './audit';
 import { backupActivities } from './backup';
@@ -8,6 +9,7 @@ import { campaignActivities } from './campaigns';
 import { consentActivities } from './consents';
 import { incidentActivities } from './incidents';
 import { notifyActivities } from './notify';
+import { obligationActivities } from './obligations';
 import { restoreTestActivities } from './restore-test';
 import { importActivities } from './subject-import';
 import { qualityActivities } from './quality';
@@ -35,6 +37,8 @@ export const createActivities = (s: ActivityDeps) => {
     ...backupReviewActivities(d),
     ...qualityActivities(d),
     ...keyRotationActivities(d),
+    ...accessReviewActivities(d),
+    ...obligationActivities(d),
   };
 };
 export type Activities = ReturnType<typeof createActivities>;

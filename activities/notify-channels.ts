@@ -11,9 +11,10 @@ export interface OutgoingMessage {
   idempotencyKey: string;
   /**
    * `operator-alert`: a page to the operator (activities/alerts.ts); `incident-*`, `deadline-*`: messages to staff
-   * about an incident (activities/staff-messages.ts). The rest are messages to subjects.
+   * about an incident (activities/staff-messages.ts), which also sends other processes' staff messages
+   * (`access-review-*`, `obligation-*`). The rest are messages to subjects.
    */
-  template: NotificationTemplate | 'operator-alert' | IncidentTemplate;
+  template: NotificationTemplate | 'operator-alert' | IncidentTemplate | (string & {});
   locale: NotificationLocale;
   /** `subject:<id>` (or `operator`): what logs and the outbox name instead of the address. */
   recipientRef: string;

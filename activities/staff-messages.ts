@@ -4,6 +4,7 @@ import { eq, sql } from 'drizzle-orm';
 import type { Db } from '../db/client';
 import { notifications } from '../db/schema';
 import { renderIncidentMessage, type IncidentMessageParams, type IncidentTemplate } from '../domain/incident-templates';
+import type { NotificationLocale } from '../domain/notification-templates';
 import type { Config } from '../runtime/config';
 import type { Keyring } from '../runtime/keyring';
 import type { Logger } from '../runtime/logger';
@@ -21,15 +22,20 @@ export interface StaffMessageDeps {
   channel?: Channel;
 }
 
-export interface StaffMessage {
+interface StaffMessageBase {
   /** Unique per message: workflow ID + step + user. */
   idempotencyKey: string;
-  template: IncidentTemplate;
   userId: string;
-  params: IncidentMessageParams;
   /** What the audit entry names as the message's subject matter (`incident`, its ID). */
   about: { type: string; id: string };
 }
+
+/** An incident template with its parameters, or another process's template rendered by that process per locale. */
+export type StaffMessage = StaffMessageBase &
+  (
+    | { template: IncidentTemplate; params: IncidentMessageParams }
+    | { template: string; render: (locale: NotificationLocale) => { subject: string; text: string } }
+  );
 
 /** `sent`: delivered now; `already`: the outbox had it as sent; `failed`: refused for good (code says why). */
 export type StaffMessageOutcome =
@@ -110,7 +116,7 @@ export const staffMessenger = (d: StaffMessageDeps) => {
         await audit('failed', { code: 'NoRecipient' });
         return { status: 'failed' as const, notificationId: row.id, code: 'NoRecipient' };
       }
-      const rendered = renderIncidentMessage(m.template, locale, m.params);
+      const rendered = 'render' in m ? m.render(locale) : renderIncidentMessage(m.template, locale, m.params);
       try {
         await send.send({
           idempotencyKey: m.idempotencyKey,

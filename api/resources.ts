@@ -1,4 +1,6 @@
 import type { Resource } from './resource';
+import { accessGrantRoutes } from './routes/access-grants';
+import { accessReviewRoutes } from './routes/access-reviews';
 import { auditRoutes } from './routes/audit';
 import { backupRoutes } from './routes/backups';
 import { campaignRoutes } from './routes/campaigns';
@@ -9,6 +11,7 @@ import { notificationRoutes } from './routes/notifications';
 import { qualityReportRoutes } from './routes/quality-reports';
 import { oncallScheduleRoutes } from './routes/oncall-schedules';
 import { noticeRoutes } from './routes/notices';
+import { obligationRoutes } from './routes/obligations';
 import { receiptRoutes } from './routes/receipts';
 import { scheduleRoutes } from './routes/schedules';
 import { subjectImportRoutes } from './routes/subject-imports';
@@ -33,5 +36,8 @@ export const resources: Resource[] = [
   escalationPolicyRoutes,
   incidentRoutes,
   campaignRoutes,
+  accessGrantRoutes,
+  accessReviewRoutes,
+  obligationRoutes,
   qualityReportRoutes,
 ];

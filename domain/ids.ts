@@ -15,3 +15,5 @@ export const qualityCheckWorkflowId = (checkId: string) => `quality-check-${chec
 export const keyRotationWorkflowId = (rotationId: string) => `key-rotation-${rotationId}`;
 /** A recurring review's Temporal schedule; its runs are workflows `schedule-{name}-{scheduled time}` (Temporal appends the time). */
 export const scheduleIdOf = (name: string) => `schedule-${name}`;
+export const accessReviewWorkflowId = (reviewId: string) => `access-review-${reviewId}`;
+export const obligationsCheckWorkflowId = (checkId: string) => `obligations-check-${checkId}`;

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { ACCESS_REVIEW_DEFAULTS } from './access-review';
 import type { RetentionPolicy } from './backup-retention';
 import { Duration } from './consent';
 import { isUnstorableText, UNSTORABLE_TEXT } from './text';
@@ -10,6 +11,8 @@ import {
   scheduleIdOf,
   qualityCheckWorkflowId,
   keyRotationWorkflowId,
+  accessReviewWorkflowId,
+  obligationsCheckWorkflowId,
 } from './ids';
 
 /**
@@ -59,6 +62,8 @@ export const SCHEDULES: readonly ScheduleDeclaration[] = [
   { name: 'backup-retention', workflowType: 'backupRetention', workflowId: backupRetentionWorkflowId, ids: ['retentionId'], spec: { cron: '0 4 * * *' }, catchupWindowMs: DAY, note: 'Daily GFS retention of data backups and expiry of keyring backups', input: (p) => ({ requestedBy: 'schedule:backup-retention', ...p.retention }) },
   { name: 'quality-check', workflowType: 'qualityCheck', workflowId: qualityCheckWorkflowId, ids: ['checkId'], spec: { cron: '0 3 * * 1' }, catchupWindowMs: DAY, note: 'Weekly data-quality check: completeness, validity, uniqueness, timeliness, consistency', input: () => ({ requestedBy: 'schedule:quality-check' }) },
   { name: 'key-rotation', workflowType: 'keyRotation', workflowId: keyRotationWorkflowId, ids: ['rotationId'], spec: { everyMs: 90 * DAY }, catchupWindowMs: 7 * DAY, note: 'Every 90 days: a new KEK version, every data key re-wrapped and verified, the old version retired', input: () => ({ requestedBy: 'schedule:key-rotation' }) },
+  { name: 'access-review', workflowType: 'accessReview', workflowId: accessReviewWorkflowId, ids: ['reviewId'], spec: { cron: '0 3 1 1,4,7,10 *' }, catchupWindowMs: 7 * DAY, note: 'Quarterly: every live access grant certified by its reviewer; grants not kept by the deadline are revoked', input: () => ({ requestedBy: 'schedule:access-review', ...ACCESS_REVIEW_DEFAULTS }) },
+  { name: 'obligations-check', workflowType: 'obligationsCheck', workflowId: obligationsCheckWorkflowId, ids: ['checkId'], spec: { cron: '0 6 * * *' }, catchupWindowMs: DAY, note: 'Daily: remind owners of compliance obligations coming due, and tell them of overdue ones', input: () => ({ requestedBy: 'schedule:obligations-check' }) },
 ];
 
 export const scheduleDeclaration = (name: string): ScheduleDeclaration | undefined =>

@@ -12,3 +12,5 @@ export { qualityCheck } from './quality-check';
 export { keyRotation } from './key-rotation';
 export { incident } from './incident';
 export { systemIncident } from './system-incident';
+export { accessReview } from './access-review';
+export { obligationsCheck } from './obligations-check';

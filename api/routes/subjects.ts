@@ -1,4 +1,5 @@
 import { z } from '@hono/zod-openapi';
+import { AccessGrantRequiredError, checkRevealGrant } from '../../activities/access-grants';
 import { ConsentRefusedError, subjectRegistry, UnknownPurposeError } from '../../activities/subjects';
 import { Classification, LegalBasis, Purpose } from '../../domain/catalog';
 import { CONSENT_STATUSES } from '../../domain/consent';
@@ -116,7 +117,8 @@ const revealSubject = defineRoute({
       'Requires the role owner; or the consent gate refused the purpose (audited, nothing decrypted): ' +
         'the purpose is restricted for the subject (consent-withdrawn), or it is consent-based and the ' +
         'latest consent is not granted (consent-withdrawn, consent-denied, consent-not-granted, consent-expired, ' +
-        'consent-requested) or lacks the separate consent a sensitive field needs (consent-sensitive-not-granted)',
+        'consent-requested) or lacks the separate consent a sensitive field needs (consent-sensitive-not-granted); ' +
+        'or the purpose reaches a sensitive field and the owner has no live reveal grant for it (access-grant-required)',
     ),
     404: problemResponse('No such subject'),
   },
@@ -148,6 +150,7 @@ const searchSubjects = defineRoute({
 
 export const subjectRoutes = ({ database, keyring, catalog, config, clock }: Services) => {
   const subjects = subjectRegistry({ db: database.db, keyring, catalog, clock });
+  const grantCheck = { db: database.db, catalog, enforce: config.CUSTODIAN_SENSITIVE_REVEAL_NEEDS_GRANT };
   // A masked value plus a few thousand searches recovers it: searches are budgeted per API key.
   const searches = rateLimiter(
     { limit: config.CUSTODIAN_SEARCH_RATE_LIMIT, windowSeconds: config.CUSTODIAN_SEARCH_RATE_WINDOW_SECONDS },
@@ -187,11 +190,18 @@ export const subjectRoutes = ({ database, keyring, catalog, config, clock }: Ser
       const { id } = c.req.valid('param');
       const { purpose } = c.req.valid('query');
       try {
+        await checkRevealGrant(grantCheck, {
+          ...actorOf(c.var.principal),
+          userId: c.var.principal.userId,
+          subjectId: id,
+          purpose,
+        });
         const revealed = await subjects.reveal(id, { ...actorOf(c.var.principal), purpose });
         if (!revealed) throw ApiError.notFound(`subject ${id}`);
         const { subject, ...reveal } = revealed;
         return c.json({ ...subject, reveal }, 200);
       } catch (err) {
+        if (err instanceof AccessGrantRequiredError) throw new ApiError(403, err.code, 'Forbidden', err.message);
         if (err instanceof ConsentRefusedError) throw new ApiError(403, err.verdict.code, 'Forbidden', err.message);
         if (!(err instanceof UnknownPurposeError)) throw err;
         throw ApiError.badRequest(err.message, [{ path: 'purpose', message: 'not a purpose in the data catalog' }]);
