@@ -3,6 +3,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { MockActivityEnvironment } from '@temporalio/testing';
+import { tsToMs } from '@temporalio/common/lib/time';
 import { DefaultLogger, Runtime } from '@temporalio/worker';
 import { and, eq, inArray } from 'drizzle-orm';
 import { storeIncidentText } from '../activities/incident-records';
@@ -188,6 +189,26 @@ export async function incidentBenchmark(ctx: {
     // Throughput of the level-2 burst: every incident pages at once when its level 1 times out.
     const burst = pages.filter((p) => p.level === 2).map((p) => p.sentAt!.getTime());
     const pagesPerSecond = (burst.length * 1000) / Math.max(1, Math.max(...burst) - Math.min(...burst));
+    // Where a late escalation loses its time, from the histories: the service firing the timer late, or the task
+    // waiting for the worker to pick it up once fired.
+    const firedLate: number[] = [];
+    const pickedUp: number[] = [];
+    for (const incidentId of ids) {
+      const events = (await client.workflow.getHandle(incidentWorkflowId(incidentId)).fetchHistory()).events ?? [];
+      const byId = new Map(events.map((e) => [Number(e.eventId), e]));
+      for (const [i, e] of events.entries()) {
+        const fired = e.timerFiredEventAttributes;
+        if (!fired) continue;
+        const startedEvent = byId.get(Number(fired.startedEventId));
+        const due =
+          tsToMs(startedEvent?.eventTime) + tsToMs(startedEvent?.timerStartedEventAttributes?.startToFireTimeout);
+        firedLate.push(tsToMs(e.eventTime) - due);
+        const task = events.slice(i + 1).find((x) => x.workflowTaskStartedEventAttributes);
+        if (task) pickedUp.push(tsToMs(task.eventTime) - tsToMs(e.eventTime));
+      }
+    }
+    console.log(summary('acknowledgement timers fired after their time (service)', firedLate));
+    console.log(summary('fired timer → workflow task started (worker pickup)', pickedUp));
     console.log(summary('level 2 sent after its time', escalation));
     console.log(summary('level 2 decided after its time (timer → workflow task)', decision));
     console.log(summary('owners told after their time', ownerNotice));

@@ -5,6 +5,7 @@ import {
   defineQuery,
   defineUpdate,
   log,
+  patched,
   proxyActivities,
   setHandler,
   type ActivityOptions,
@@ -319,7 +320,11 @@ export async function incident(input: IncidentInput): Promise<IncidentOutcome> {
   state = { ...state, deadlines: deadlinesNow() };
   opened = true;
 
-  /** Pages one step of the chain and waits for an acknowledgement until the step's wait runs out. */
+  /**
+   * Pages one step of the chain and waits for an acknowledgement until the step's wait runs out. The wait counts
+   * from the decision to page, not from the page's delivery: a slow channel (or a burst of incidents queueing for
+   * the outbox) must not push the next level back. Runs recorded before this rule waited for the page first.
+   */
   const pageAndWait = async (step: EscalationStep): Promise<boolean> => {
     const pagedAt = Date.now();
     state = { ...state, escalation: { round: state.round, cycle: step.cycle, level: step.level, pagedAt } };
@@ -328,20 +333,21 @@ export async function incident(input: IncidentInput): Promise<IncidentOutcome> {
       ...io,
       scheduleToCloseTimeout: Math.max(step.waitMs, 10_000),
     });
-    try {
-      await pageIncidentLevel({
-        incidentId: input.incidentId,
-        round: state.round,
-        cycle: step.cycle,
-        level: step.level,
-        targets: step.targets,
-        pagedAt,
-        ackLinkTtlMs: input.ackLinkTtlMs,
-      });
-    } catch (err) {
+    const page = pageIncidentLevel({
+      incidentId: input.incidentId,
+      round: state.round,
+      cycle: step.cycle,
+      level: step.level,
+      targets: step.targets,
+      pagedAt,
+      ackLinkTtlMs: input.ackLinkTtlMs,
+    }).then(
+      () => undefined,
       // The chain goes on: the next level is paged when this one's wait runs out.
-      log.warn('a page could not be sent', { level: step.level, cycle: step.cycle, failure: (err as Error).name });
-    }
+      (err: unknown) =>
+        log.warn('a page could not be sent', { level: step.level, cycle: step.cycle, failure: (err as Error).name }),
+    );
+    if (!patched('escalation-wait-from-decision')) await page;
     const left = pagedAt + step.waitMs - Date.now();
     return isAcknowledged(state) || (left > 0 && (await condition(() => isAcknowledged(state), left)));
   };
