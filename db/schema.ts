@@ -1220,3 +1220,28 @@ export const keyRotationBatches = pgTable(
   },
   (t) => [primaryKey({ columns: [t.rotationId, t.startAfter] })],
 );
+
+/**
+ * A console sign-in: the cookie carries a random token, only its SHA-256 is stored. The session lives no longer
+ * than its key (checked against `api_keys.revoked_at` on every request), idles out and ends at `expires_at`.
+ */
+export const consoleSessions = pgTable(
+  'console_sessions',
+  {
+    /** SHA-256 (hex) of the cookie's token. */
+    idHash: text('id_hash').primaryKey(),
+    userId: uuid('user_id')
+      .notNull()
+      .references(() => users.id),
+    apiKeyId: uuid('api_key_id')
+      .notNull()
+      .references(() => apiKeys.id),
+    /** The synchronizer CSRF token every form of this session carries (random, never derived from the cookie). */
+    csrfSecret: text('csrf_secret').notNull(),
+    createdAt: createdAt(),
+    lastSeenAt: timestamp('last_seen_at', { withTimezone: true }).notNull(),
+    idleExpiresAt: timestamp('idle_expires_at', { withTimezone: true }).notNull(),
+    expiresAt: timestamp('expires_at', { withTimezone: true }).notNull(),
+  },
+  (t) => [index('console_sessions_key_idx').on(t.apiKeyId), index('console_sessions_expires_idx').on(t.expiresAt)],
+);
