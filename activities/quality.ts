@@ -1,6 +1,7 @@
 import { Context } from '@temporalio/activity';
 import { and, asc, eq, gt, inArray, ne, sql } from 'drizzle-orm';
 import type { Db } from '../db/client';
+import { blindIndexedFields, type Catalog } from '../domain/catalog';
 import { qualityBatches, qualityReports, subjectFields, subjects } from '../db/schema';
 import {
   addPageCounts,
@@ -22,6 +23,7 @@ import { dataKeys, type DataKey } from './keys';
 export interface QualityDeps {
   db: Db;
   keyring: Keyring;
+  catalog: Catalog;
   config: Pick<Config, 'CUSTODIAN_QUALITY_THRESHOLDS'>;
   clock: () => Date;
 }
@@ -119,7 +121,9 @@ export const qualityActivities = (d: QualityDeps) => {
       ) shared
       where n > 1
       group by field`);
-    const found: Duplicates = {};
+    const found: Duplicates = Object.fromEntries(
+      blindIndexedFields(d.catalog).map((field) => [field, { duplicated: 0, groups: 0 }]),
+    );
     for (const r of rows) found[r.field] = { duplicated: Number(r.duplicated), groups: Number(r.groups) };
     return found;
   };

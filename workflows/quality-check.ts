@@ -25,7 +25,8 @@ const DEFAULT_PAGES_PER_RUN = 200;
  * and a sev4 data-quality incident.
  */
 export async function qualityCheck(input: QualityCheckInput): Promise<QualityCheckResult> {
-  const thresholds = input.thresholds ?? (await startQualityCheck(input));
+  // The first run opens the report; later runs (continue-as-new) carry the thresholds it returned.
+  const thresholds = input.cursor === undefined ? await startQualityCheck(input) : input.thresholds!;
   const pageSize = input.pageSize ?? DEFAULT_PAGE_SIZE;
   const pagesPerRun = input.pagesPerRun ?? DEFAULT_PAGES_PER_RUN;
   let cursor: string | null = input.cursor ?? '';
