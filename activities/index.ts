@@ -7,6 +7,7 @@ import { backupRetentionActivities } from './backup-retention';
 import { backupReviewActivities } from './backup-reviews';
 import { campaignActivities } from './campaigns';
 import { consentActivities } from './consents';
+import { destructionActivities } from './destructions';
 import { incidentActivities } from './incidents';
 import { notifyActivities } from './notify';
 import { obligationActivities } from './obligations';
@@ -35,6 +36,7 @@ export const createActivities = (s: ActivityDeps) => {
     ...restoreTestActivities(d),
     ...backupRetentionActivities(d),
     ...backupReviewActivities(d),
+    ...destructionActivities(d),
     ...qualityActivities(d),
     ...keyRotationActivities(d),
     ...accessReviewActivities(d),

@@ -3,6 +3,7 @@ import type { Db } from '../db/client';
 import type { Catalog } from '../domain/catalog';
 import type { ImportCounts, ImportCursor, ImportMode, ImportReject } from '../domain/subject-import';
 import type { Keyring } from '../runtime/keyring';
+import { externalRefTombstone } from './destruction-tombstone';
 import { dataKeys } from './keys';
 import {
   encryptFields,
@@ -61,6 +62,15 @@ const inFileDuplicate = (line: number): ImportReject => ({
   message: 'externalRef appears on an earlier line of this import',
 });
 
+/** The refs a destroyed subject's tombstone (a keyed hash of its external reference) matches. */
+const destroyedRefs = async (d: BatchDeps, sql: postgres.Sql, refs: string[]): Promise<Set<string>> => {
+  if (!refs.length) return new Set();
+  const byTombstone = new Map(refs.map((ref) => [externalRefTombstone(d.keyring, ref), ref]));
+  const rows = await sql<{ external_ref: string }[]>`
+    select external_ref from subjects where external_ref = any(${pgArray([...byTombstone.keys()])}::text[])`;
+  return new Set(rows.map((r) => byTombstone.get(r.external_ref)!));
+};
+
 /**
  * Decides each line against the registry. A line is a duplicate_in_file reject when an earlier line of
  * this import created or updated the same subject; a subject that existed before the import is a duplicate
@@ -81,6 +91,11 @@ const resolve = async (
   const existing = new Map<string, Existing>(
     rows.map((r) => [r.external_ref, { id: r.id, importId: r.import_id, status: r.status }]),
   );
+  const destroyed = await destroyedRefs(
+    d,
+    sql,
+    refs.filter((ref) => !existing.has(ref)),
+  );
   const claimed = new Set<string>();
   const duplicated = new Set<string>();
   const resolution: Resolution = { writes: [], duplicates: 0, rejects: [] };
@@ -89,6 +104,12 @@ const resolve = async (
     const ref = v.subject.externalRef;
     const found = existing.get(ref);
     if (claimed.has(ref) || found?.importId === importId) resolution.rejects.push(inFileDuplicate(v.line));
+    else if (destroyed.has(ref))
+      resolution.rejects.push({
+        line: v.line,
+        reason: 'subject_destroyed',
+        message: 'a subject with this externalRef was destroyed (its tombstone matches)',
+      });
     else if (duplicated.has(ref)) resolution.duplicates += 1;
     else if (!found) {
       claimed.add(ref);

@@ -4,9 +4,12 @@ import { accessReviewRoutes } from './routes/access-reviews';
 import { auditRoutes } from './routes/audit';
 import { backupRoutes } from './routes/backups';
 import { campaignRoutes } from './routes/campaigns';
+import { certificateRoutes } from './routes/certificates';
 import { consentRoutes } from './routes/consents';
+import { destructionRoutes } from './routes/destructions';
 import { escalationPolicyRoutes } from './routes/escalation-policies';
 import { incidentRoutes } from './routes/incidents';
+import { legalHoldRoutes } from './routes/legal-holds';
 import { notificationRoutes } from './routes/notifications';
 import { qualityReportRoutes } from './routes/quality-reports';
 import { oncallScheduleRoutes } from './routes/oncall-schedules';
@@ -40,4 +43,7 @@ export const resources: Resource[] = [
   accessReviewRoutes,
   obligationRoutes,
   qualityReportRoutes,
+  legalHoldRoutes,
+  destructionRoutes,
+  certificateRoutes,
 ];

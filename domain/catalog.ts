@@ -32,6 +32,8 @@ export const CatalogEntry = z
     /** The purposes a value may be revealed for. */
     purposes: z.array(Purpose).min(1),
     retention: RetentionPeriod,
+    /** A date field of the same subject the retention counts from (征信业管理条例 Art. 16: 5 years after the adverse event ends). */
+    retentionFrom: FieldName.optional(),
     mask: MaskStyle.optional(),
     /** Keeps a keyed HMAC of the normalized value, for equality search without decrypting. */
     blindIndex: z.boolean().default(false),

@@ -17,3 +17,5 @@ export const keyRotationWorkflowId = (rotationId: string) => `key-rotation-${rot
 export const scheduleIdOf = (name: string) => `schedule-${name}`;
 export const accessReviewWorkflowId = (reviewId: string) => `access-review-${reviewId}`;
 export const obligationsCheckWorkflowId = (checkId: string) => `obligations-check-${checkId}`;
+export const destructionWorkflowId = (destructionId: string) => `destruction-${destructionId}`;
+export const retentionSweepWorkflowId = (sweepId: string) => `retention-sweep-${sweepId}`;

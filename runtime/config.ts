@@ -121,6 +121,11 @@ const Env = z.object({
   CUSTODIAN_ACK_LINK_TTL: z.string().trim().default('PT24H').pipe(Duration),
   /** The escalation policy of incidents other processes open (a failed restore test); default the newest policy. */
   CUSTODIAN_SYSTEM_ESCALATION_POLICY: optionalString.pipe(z.uuid().optional()),
+  /** Destruction requests: the approval window and the grace window before shredding (ISO 8601 or words). */
+  CUSTODIAN_DESTRUCTION_APPROVAL_WINDOW: z.string().trim().default('P14D').pipe(Duration),
+  CUSTODIAN_DESTRUCTION_GRACE: z.string().trim().default('P7D').pipe(Duration),
+  /** The retention sweep's destruction requests skip the two approvals (recorded on the certificate); default off. */
+  CUSTODIAN_RETENTION_SWEEP_AUTO_APPROVE: z.enum(['true', 'false']).default('false').transform((v) => v === 'true'),
   SMTP_URL: optionalString.pipe(z.url({ protocol: /^smtps?$/ }).optional()),
   SMTP_FROM: optionalString.pipe(
     z

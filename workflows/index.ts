@@ -14,3 +14,4 @@ export { incident } from './incident';
 export { systemIncident } from './system-incident';
 export { accessReview } from './access-review';
 export { obligationsCheck } from './obligations-check';
+export { destruction } from './destruction';

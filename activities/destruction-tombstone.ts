@@ -1,0 +1,11 @@
+import { createHmac, hkdfSync } from 'node:crypto';
+import type { Keyring } from '../runtime/keyring';
+
+export const TOMBSTONE_PREFIX = 'destroyed:';
+
+const tombstoneKey = (keyring: Pick<Keyring, 'blindIndexKey'>) =>
+  Buffer.from(hkdfSync('sha256', keyring.blindIndexKey, Buffer.alloc(0), 'custodian/destroyed-external-ref/v1', 32));
+
+/** What a destroyed subject keeps of its external reference: a keyed hash, so a later import of it is recognised. */
+export const externalRefTombstone = (keyring: Pick<Keyring, 'blindIndexKey'>, externalRef: string): string =>
+  `${TOMBSTONE_PREFIX}${createHmac('sha256', tombstoneKey(keyring)).update(externalRef, 'utf8').digest('hex')}`;

@@ -1,0 +1,237 @@
+import {
+  ApplicationFailure,
+  allHandlersFinished,
+  condition,
+  defineQuery,
+  defineUpdate,
+  proxyActivities,
+  setHandler,
+  uuid4,
+  type ActivityOptions,
+} from '@temporalio/workflow';
+import type { Activities } from '../activities';
+import type { DestructionEvent } from '../activities/destruction-records';
+import {
+  APPROVALS_REQUIRED,
+  DESTRUCTION_NON_RETRYABLE,
+  DestructionConflict,
+  approvalsOf,
+  checkApproval,
+  checkCancel,
+  isRejected,
+  type ApprovalRequest,
+  type DestructionActor,
+  type DestructionInput,
+  type DestructionOutcome,
+  type DestructionState,
+  type DestructionStatus,
+} from '../domain/destruction';
+
+export const io = {
+  startToCloseTimeout: '1 minute',
+  retry: { maximumAttempts: 20, nonRetryableErrorTypes: DESTRUCTION_NON_RETRYABLE },
+} satisfies ActivityOptions;
+/** Shredding loops over batches and heartbeats after each; a killed worker is noticed at the heartbeat timeout. */
+export const shredIo = {
+  startToCloseTimeout: '6 hours',
+  heartbeatTimeout: '20 seconds',
+  retry: { maximumAttempts: 50, nonRetryableErrorTypes: DESTRUCTION_NON_RETRYABLE },
+} satisfies ActivityOptions;
+
+const { openDestruction, recordDestructionEvent, verifyDestruction, issueDestructionCertificate } =
+  proxyActivities<Activities>(io);
+const { shredDestruction } = proxyActivities<Activities>(shredIo);
+
+export interface ApprovalResult {
+  status: DestructionStatus;
+  approvals: number;
+  /** False when this approver's earlier identical decision stands and this one changed nothing. */
+  counted: boolean;
+}
+
+export const approvalUpdate = defineUpdate<ApprovalResult, [DestructionActor, ApprovalRequest]>('approval');
+export const cancelUpdate = defineUpdate<{ status: DestructionStatus }, [DestructionActor, { reason: string }]>(
+  'cancel',
+);
+export const destructionStateQuery = defineQuery<DestructionState>('state');
+
+const refusal = (err: unknown) =>
+  err instanceof DestructionConflict ? ApplicationFailure.nonRetryable(err.message, err.code) : err;
+
+/**
+ * One destruction request: persist and resolve the scope (held subjects excluded, refused when nothing is left),
+ * two approvals from distinct approvers other than the requester (one rejection rejects; the window expires it),
+ * a cancellable grace window, crypto-shredding in idempotent batches, verification, a signed certificate.
+ */
+export async function destruction(input: DestructionInput): Promise<DestructionOutcome> {
+  const id = input.destructionId;
+  const state: DestructionState = { destructionId: id, status: 'awaiting-approval', approvals: [], cancelled: false };
+  let opened = false;
+  let cancelledBy: { by: DestructionActor; reason: string } | undefined;
+  setHandler(destructionStateQuery, () => state);
+
+  const record = (
+    step: string,
+    action: string,
+    patch: DestructionEvent['patch'],
+    by: { actor: string; apiKeyId?: string } = { actor: 'system' },
+    details: Record<string, unknown> = {},
+  ) =>
+    recordDestructionEvent({
+      destructionId: id,
+      step,
+      action,
+      actor: by.actor,
+      ...(by.apiKeyId ? { apiKeyId: by.apiKeyId } : {}),
+      details,
+      patch,
+    });
+  const end = async (status: DestructionStatus, outcome: string, by?: { actor: string; apiKeyId?: string }) => {
+    state.status = status;
+    await record(status, `destruction.${status}`, { status, outcome, finished: true }, by);
+    await condition(allHandlersFinished);
+    return { destructionId: id, status, subjectsDestroyed: 0 };
+  };
+
+  setHandler(
+    approvalUpdate,
+    async (by, a) => {
+      await condition(() => opened);
+      let fresh: boolean;
+      try {
+        fresh = checkApproval(state, input.requestedBy, by, a.decision);
+      } catch (err) {
+        throw refusal(err);
+      }
+      if (fresh) {
+        const at = Date.now();
+        state.approvals.push({ userId: by.userId, actor: by.actor, decision: a.decision, at });
+        await record(
+          `decision-${by.userId}`,
+          a.decision === 'approve' ? 'destruction.approval-given' : 'destruction.approval-refused',
+          {
+            approvals: state.approvals.map((x) => ({
+              userId: x.userId,
+              actor: x.actor,
+              decision: x.decision,
+              comment: x.userId === by.userId ? a.comment : '',
+              at: new Date(x.at).toISOString(),
+            })),
+          },
+          by,
+          { decision: a.decision, approvals: approvalsOf(state) },
+        );
+      }
+      return { status: state.status, approvals: approvalsOf(state), counted: fresh };
+    },
+    {
+      validator: (by, a) => {
+        if (!opened) return;
+        try {
+          checkApproval(state, input.requestedBy, by, a.decision);
+        } catch (err) {
+          throw refusal(err);
+        }
+      },
+    },
+  );
+  setHandler(
+    cancelUpdate,
+    (by, c) => {
+      cancelledBy ??= { by, reason: c.reason };
+      state.cancelled = true;
+      return { status: state.status };
+    },
+    {
+      validator: (_by: DestructionActor, _c: { reason: string }) => {
+        try {
+          checkCancel(state);
+        } catch (err) {
+          throw refusal(err);
+        }
+      },
+    },
+  );
+  const cancelled = () => end('cancelled', `cancelled: ${cancelledBy!.reason}`, cancelledBy!.by);
+
+  const resolved = await openDestruction(input);
+  if (resolved.status === 'refused') {
+    state.status = 'refused';
+    opened = true;
+    await condition(allHandlersFinished);
+    return { destructionId: id, status: 'refused', subjectsDestroyed: 0 };
+  }
+  opened = true;
+
+  if (input.autoApprove) {
+    await record('auto-approved', 'destruction.auto-approved', { autoApproved: true }, undefined, {
+      reason: 'retention sweep with automatic approval',
+    });
+  } else {
+    await record('approval-window', 'destruction.awaiting-approval', {
+      status: 'awaiting-approval',
+      approvalDeadline: Date.now() + input.approvalWindowMs,
+    });
+    const decided = await condition(
+      () => approvalsOf(state) >= APPROVALS_REQUIRED || isRejected(state) || state.cancelled,
+      input.approvalWindowMs,
+    );
+    if (state.cancelled) return cancelled();
+    if (isRejected(state)) {
+      const by = state.approvals.find((a) => a.decision === 'reject')!;
+      return end('rejected', `rejected by ${by.actor}`);
+    }
+    if (!decided) return end('expired', 'the approval window ended before two approvals');
+  }
+
+  state.status = 'grace';
+  await record('grace', 'destruction.grace-started', { status: 'grace', graceUntil: Date.now() + input.graceMs });
+  if (input.graceMs > 0) await condition(() => state.cancelled, input.graceMs);
+  if (state.cancelled) return cancelled();
+
+  state.status = 'destroying';
+  await record('destroying', 'destruction.destroying', { status: 'destroying' });
+  const destroyedFrom = Date.now();
+  const shred = await shredDestruction({
+    destructionId: id,
+    ...(input.batchSize ? { batchSize: input.batchSize } : {}),
+  });
+  const destroyedTo = Date.now();
+
+  state.status = 'verifying';
+  await record('verifying', 'destruction.verifying', { status: 'verifying' }, undefined, {
+    subjects: shred.subjects,
+    keys: shred.keys,
+    fieldRows: shred.fieldRows,
+  });
+  const verification = await verifyDestruction({ destructionId: id });
+  if (!verification.passed) {
+    state.status = 'failed';
+    await record(
+      'failed',
+      'destruction.verification-failed',
+      { status: 'failed', outcome: 'verification failed', finished: true },
+      undefined,
+      {
+        ...verification,
+      },
+    );
+    return { destructionId: id, status: 'failed', subjectsDestroyed: shred.subjects };
+  }
+  const issued = await issueDestructionCertificate({
+    destructionId: id,
+    certificateId: uuid4(),
+    shred,
+    verification,
+    destroyedFrom,
+    destroyedTo,
+  });
+  state.status = 'completed';
+  await condition(allHandlersFinished);
+  return {
+    destructionId: id,
+    status: 'completed',
+    certificateId: issued.certificateId,
+    subjectsDestroyed: shred.subjects,
+  };
+}
