@@ -18,6 +18,7 @@ import { insertSubjects } from '../helpers/campaign-subjects';
 import { insertNotice, insertSubject } from '../helpers/notifications';
 import { writeSubjectFile } from '../helpers/subject-files';
 import { waitFor } from '../helpers/wait';
+import { accessReviewScenarios, obligationsCheckScenarios } from './access-review-scenarios';
 import { backupReviewScenarios } from './backup-review-scenarios';
 import { backupScenarios } from './backup-scenarios';
 import { incidentScenarios, systemIncidentScenarios } from './incident-scenarios';
@@ -276,6 +277,8 @@ export const scenarios: Record<string, Record<string, Scenario>> = {
   },
   incident: incidentScenarios,
   systemIncident: systemIncidentScenarios,
+  accessReview: accessReviewScenarios,
+  obligationsCheck: obligationsCheckScenarios,
   ...backupScenarios,
   // Last: their setup changes every backup row of the recording database.
   ...backupReviewScenarios,
