@@ -10,6 +10,7 @@ import { consentActivities } from './consents';
 import { destructionActivities } from './destructions';
 import { incidentActivities } from './incidents';
 import { notifyActivities } from './notify';
+import { requestActivities } from './requests';
 import { obligationActivities } from './obligations';
 import { restoreTestActivities } from './restore-test';
 import { importActivities } from './subject-import';
@@ -30,6 +31,7 @@ export const createActivities = (s: ActivityDeps) => {
     ...notifyActivities(d),
     ...consentActivities(d),
     ...incidentActivities(d),
+    ...requestActivities(d),
     ...campaignActivities(d),
     ...alertActivities(d),
     ...backupActivities(d),

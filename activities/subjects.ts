@@ -1,7 +1,15 @@
 import { randomUUID } from 'node:crypto';
 import { and, asc, desc, eq, inArray } from 'drizzle-orm';
 import type { Db } from '../db/client';
-import { consents, purposeRestrictions, subjectFields, subjects } from '../db/schema';
+import {
+  consents,
+  fieldObjections,
+  purposeRestrictions,
+  requestRestrictions,
+  requestTexts,
+  subjectFields,
+  subjects,
+} from '../db/schema';
 import {
   blindIndexedFields,
   catalogPurposes,
@@ -33,6 +41,19 @@ export interface FieldView {
   /** Masked unless revealed; null when the subject's data key is gone (crypto-shredded). */
   value: string | number | boolean | null;
   masked: boolean;
+  /** Disputed by the subject (征信业管理条例 Art. 25): marked from the objection until its outcome. */
+  underObjection?: true;
+}
+
+/** A credit-record objection about the subject's fields; after `upheld` or `unresolved`, the subject's statement (Art. 16). */
+export interface ObjectionView {
+  requestId: string;
+  field: string;
+  status: 'under-objection' | 'corrected' | 'upheld' | 'unresolved';
+  markedAt: string;
+  resolvedAt: string | null;
+  /** Null while under objection, after a correction, or when the subject's key is gone. */
+  statement: string | null;
 }
 
 /** A purpose the subject has a consent or a restriction for, and what a reveal for it would meet now. */
@@ -62,6 +83,7 @@ export interface SubjectView {
   updatedAt: string;
   fields: Record<string, FieldView>;
   consents: SubjectConsentView[];
+  objections: ObjectionView[];
 }
 
 export interface Reveal {
@@ -105,6 +127,7 @@ interface ConsentFacts {
 }
 
 type FieldRow = typeof subjectFields.$inferSelect;
+type ObjectionRow = typeof fieldObjections.$inferSelect & { statement: typeof requestTexts.$inferSelect | null };
 type SubjectRow = typeof subjects.$inferSelect;
 
 const typed = (row: FieldRow, text: string): string | number | boolean =>
@@ -166,6 +189,7 @@ export const subjectRegistry = (d: { db: Db; keyring: Keyring; catalog: Catalog;
         .orderBy(asc(consents.subjectId), asc(consents.purpose), desc(consents.createdAt), desc(consents.id)),
       d.db.select().from(purposeRestrictions).where(inArray(purposeRestrictions.subjectId, ids)),
     ]);
+    const byRequest = await d.db.select().from(requestRestrictions).where(inArray(requestRestrictions.subjectId, ids));
     const bySubject = new Map<string, Map<string, ConsentFacts>>(ids.map((id) => [id, new Map()]));
     const factsOf = (subjectId: string, p: string): ConsentFacts => {
       const perPurpose = bySubject.get(subjectId)!;
@@ -175,7 +199,40 @@ export const subjectRegistry = (d: { db: Db; keyring: Keyring; catalog: Catalog;
     for (const { subjectId, purpose: p, ...consent } of latest) factsOf(subjectId, p).consent = consent;
     for (const r of restrictions)
       factsOf(r.subjectId, r.purpose).restriction = { consentId: r.consentId, reason: r.reason };
+    for (const r of byRequest) {
+      const f = factsOf(r.subjectId, r.purpose);
+      f.restriction ??= { requestId: r.requestId, reason: 'restricted-by-request' };
+    }
     return bySubject;
+  };
+
+  /** Objections of the subjects, with the sealed statement rows beside them. */
+  const objectionsOf = async (ids: string[]): Promise<ObjectionRow[]> => {
+    const rows = await d.db
+      .select({ objection: fieldObjections, statement: requestTexts })
+      .from(fieldObjections)
+      .leftJoin(requestTexts, eq(requestTexts.id, fieldObjections.statementTextId))
+      .where(inArray(fieldObjections.subjectId, ids));
+    return rows.map((r) => ({ ...r.objection, statement: r.statement }));
+  };
+
+  const objectionView = (o: ObjectionRow, key: DataKey | undefined): ObjectionView => {
+    const shown =
+      (o.status === 'upheld' || o.status === 'unresolved') && o.statement && key?.keyVersion === o.statement.keyVersion;
+    return {
+      requestId: o.requestId,
+      field: o.field,
+      status: o.status,
+      markedAt: o.markedAt.toISOString(),
+      resolvedAt: o.resolvedAt?.toISOString() ?? null,
+      statement: shown
+        ? decryptField(
+            key.dek,
+            { subjectId: o.subjectId, field: `request-text:${o.statement!.id}`, keyVersion: key.keyVersion },
+            o.statement!.ciphertext,
+          )
+        : null,
+    };
   };
 
   const plaintext = (row: FieldRow, key: DataKey | undefined, subjectId: string): string | undefined => {
@@ -190,8 +247,10 @@ export const subjectRegistry = (d: { db: Db; keyring: Keyring; catalog: Catalog;
     key: DataKey | undefined,
     reveal: Set<string>,
     facts: Map<string, ConsentFacts>,
+    objections: ObjectionRow[],
   ): SubjectView => {
     const fields: Record<string, FieldView> = {};
+    const disputed = new Set(objections.filter((o) => o.status === 'under-objection').map((o) => o.field));
     for (const row of rows.sort((a, b) => a.field.localeCompare(b.field))) {
       const text = plaintext(row, key, subject.id);
       const shown = row.classification === 'general' || reveal.has(row.field);
@@ -206,6 +265,7 @@ export const subjectRegistry = (d: { db: Db; keyring: Keyring; catalog: Catalog;
               ? typed(row, text)
               : maskValue(maskStyleOf(entry, row.classification), text),
         masked: !shown,
+        ...(disputed.has(row.field) ? { underObjection: true as const } : {}),
       };
     }
     return {
@@ -221,16 +281,20 @@ export const subjectRegistry = (d: { db: Db; keyring: Keyring; catalog: Catalog;
       updatedAt: subject.updatedAt.toISOString(),
       fields,
       consents: [...facts].sort(([a], [b]) => a.localeCompare(b)).map(([purpose, f]) => consentView(purpose, f, rows)),
+      objections: objections
+        .sort((a, b) => a.markedAt.getTime() - b.markedAt.getTime() || a.field.localeCompare(b.field))
+        .map((o) => objectionView(o, key)),
     };
   };
 
   const load = async (ids: string[]): Promise<SubjectView[]> => {
     if (ids.length === 0) return [];
-    const [rows, fieldRows, dataKeysById, facts] = await Promise.all([
+    const [rows, fieldRows, dataKeysById, facts, objections] = await Promise.all([
       d.db.select().from(subjects).where(inArray(subjects.id, ids)),
       d.db.select().from(subjectFields).where(inArray(subjectFields.subjectId, ids)),
       keys.loadDataKeys(ids),
       consentFacts(ids),
+      objectionsOf(ids),
     ]);
     return rows
       .sort((a, b) => a.externalRef.localeCompare(b.externalRef))
@@ -241,6 +305,7 @@ export const subjectRegistry = (d: { db: Db; keyring: Keyring; catalog: Catalog;
           dataKeysById.get(s.id),
           new Set(),
           facts.get(s.id)!,
+          objections.filter((o) => o.subjectId === s.id),
         ),
       );
   };
@@ -310,9 +375,10 @@ export const subjectRegistry = (d: { db: Db; keyring: Keyring; catalog: Catalog;
         throw new UnknownPurposeError(`purpose ${request.purpose} is not in the catalog`);
       const [subject] = await d.db.select().from(subjects).where(eq(subjects.id, id));
       if (!subject) return undefined;
-      const [rows, facts] = await Promise.all([
+      const [rows, facts, objections] = await Promise.all([
         d.db.select().from(subjectFields).where(eq(subjectFields.subjectId, id)),
         consentFacts([id]),
+        objectionsOf([id]),
       ]);
       const encrypted = rows.filter((r) => r.classification !== 'general').map((r) => r.field);
       const reveals = covered(rows, request.purpose);
@@ -344,7 +410,7 @@ export const subjectRegistry = (d: { db: Db; keyring: Keyring; catalog: Catalog;
       });
       const key = await keys.loadDataKey(id);
       return {
-        subject: view(subject, rows, key, new Set(revealed), perPurpose),
+        subject: view(subject, rows, key, new Set(revealed), perPurpose, objections),
         purpose: request.purpose,
         revealed,
         withheld: encrypted.filter((f) => !revealed.includes(f)).sort(),

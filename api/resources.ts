@@ -16,6 +16,7 @@ import { oncallScheduleRoutes } from './routes/oncall-schedules';
 import { noticeRoutes } from './routes/notices';
 import { obligationRoutes } from './routes/obligations';
 import { receiptRoutes } from './routes/receipts';
+import { requestRoutes } from './routes/requests';
 import { scheduleRoutes } from './routes/schedules';
 import { subjectImportRoutes } from './routes/subject-imports';
 import { subjectRoutes } from './routes/subjects';
@@ -38,6 +39,7 @@ export const resources: Resource[] = [
   oncallScheduleRoutes,
   escalationPolicyRoutes,
   incidentRoutes,
+  requestRoutes,
   campaignRoutes,
   accessGrantRoutes,
   accessReviewRoutes,

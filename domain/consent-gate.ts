@@ -15,11 +15,10 @@ export interface PurposeConsent {
   sensitiveDecision: 'granted' | 'refused' | null;
 }
 
-/** A purpose the subject's data may not be processed for (purpose_restrictions). */
-export interface PurposeRestriction {
-  consentId: string;
-  reason: 'consent-withdrawn';
-}
+/** A purpose the subject's data may not be processed for (purpose_restrictions, or a data-subject request's). */
+export type PurposeRestriction =
+  | { consentId: string; reason: 'consent-withdrawn' }
+  | { consentId?: undefined; requestId: string; reason: 'restricted-by-request' };
 
 export const CONSENT_REFUSAL_CODES = [
   'consent-withdrawn',
@@ -28,6 +27,7 @@ export const CONSENT_REFUSAL_CODES = [
   'consent-expired',
   'consent-requested',
   'consent-sensitive-not-granted',
+  'restricted-by-request',
 ] as const;
 export type ConsentRefusalCode = (typeof CONSENT_REFUSAL_CODES)[number];
 
@@ -87,6 +87,13 @@ export const consentGate = (g: ConsentGateInput): ConsentGateVerdict => {
     message: `purpose ${g.purpose} (legal basis ${g.legalBasis}): ${why}`,
   });
 
+  if (g.restriction?.reason === 'restricted-by-request')
+    return refuse(
+      g.restriction.reason,
+      'restricted',
+      null,
+      `restricted for this subject by data-subject request ${g.restriction.requestId}`,
+    );
   if (g.restriction)
     return refuse(
       g.restriction.reason,

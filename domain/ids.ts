@@ -5,6 +5,7 @@ export const importWorkflowId = (importId: string) => `import-${importId}`;
 export const TASK_QUEUE_DEFAULT = 'custodian';
 export const consentWorkflowId = (consentId: string) => `consent-${consentId}`;
 export const incidentWorkflowId = (incidentId: string) => `incident-${incidentId}`;
+export const requestWorkflowId = (requestId: string) => `request-${requestId}`;
 export const backupWorkflowId = (backupId: string) => `backup-${backupId}`;
 export const restoreTestWorkflowId = (restoreTestId: string) => `restore-test-${restoreTestId}`;
 export const campaignWorkflowId = (campaignId: string) => `campaign-${campaignId}`;

@@ -7,6 +7,7 @@ export const NOTIFICATION_TEMPLATES = [
   'consent-reminder',
   'transfer-notice',
   'breach-notice',
+  'request-update',
 ] as const;
 export type NotificationTemplate = (typeof NOTIFICATION_TEMPLATES)[number];
 
@@ -155,6 +156,17 @@ const TEMPLATES: Record<NotificationTemplate, Record<NotificationLocale, Render>
         p.link && '',
         `联系方式：${p.handler.name}，${p.handler.contact}`,
       ),
+    }),
+  },
+  /** A data-subject request's step (verify, extended, refused, answered …): the notice's text and the request's link. */
+  'request-update': {
+    en: (p) => ({
+      subject: p.title,
+      text: lines(p.body, '', p.link && p.link, p.link && '', `Contact: ${p.handler.name}, ${p.handler.contact}`),
+    }),
+    'zh-CN': (p) => ({
+      subject: p.title,
+      text: lines(p.body, '', p.link && p.link, p.link && '', `联系方式：${p.handler.name}，${p.handler.contact}`),
     }),
   },
 };

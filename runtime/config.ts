@@ -119,6 +119,10 @@ const Env = z.object({
   CUSTODIAN_CN_OPERATOR_TYPE: z.enum(['cii', 'other']).default('other'),
   /** How long the acknowledgement link in an incident page stays valid (ISO 8601 or words); default 24 h. */
   CUSTODIAN_ACK_LINK_TTL: z.string().trim().default('PT24H').pipe(Duration),
+  /** Data-subject requests: how long the subject's links (verification, status, export) stay valid; default 7 days. */
+  CUSTODIAN_REQUEST_LINK_TTL: z.string().trim().default('P7D').pipe(Duration),
+  /** The window of CN requests without a figure of their own (PIPL Art. 50; GB/T 35273-2020 §8.7 c): 30 days). */
+  CUSTODIAN_CN_REQUEST_WINDOW: z.string().trim().default('P30D').pipe(Duration),
   /** The escalation policy of incidents other processes open (a failed restore test); default the newest policy. */
   CUSTODIAN_SYSTEM_ESCALATION_POLICY: optionalString.pipe(z.uuid().optional()),
   /** Destruction requests: the approval window and the grace window before shredding (ISO 8601 or words). */

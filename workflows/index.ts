@@ -11,6 +11,7 @@ export { restoreDrill } from './restore-drill';
 export { qualityCheck } from './quality-check';
 export { keyRotation } from './key-rotation';
 export { incident } from './incident';
+export { request } from './request';
 export { systemIncident } from './system-incident';
 export { accessReview } from './access-review';
 export { obligationsCheck } from './obligations-check';

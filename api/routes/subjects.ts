@@ -19,8 +19,26 @@ const FieldView = z
       .nullable()
       .openapi({ description: 'Masked unless revealed; null once the subject was crypto-shredded' }),
     masked: z.boolean(),
+    underObjection: z
+      .literal(true)
+      .optional()
+      .openapi({ description: 'Disputed by the subject (征信业管理条例 Art. 25)' }),
   })
   .openapi('SubjectField');
+
+const SubjectObjection = z
+  .object({
+    requestId: z.uuid(),
+    field: z.string(),
+    status: z.enum(['under-objection', 'corrected', 'upheld', 'unresolved']),
+    markedAt: z.iso.datetime(),
+    resolvedAt: z.iso.datetime().nullable(),
+    statement: z
+      .string()
+      .nullable()
+      .openapi({ description: 'The subject’s statement kept with the record after upheld or unresolved (Art. 16)' }),
+  })
+  .openapi('SubjectObjection');
 
 const SubjectConsent = z
   .object({
@@ -58,6 +76,7 @@ const Subject = z
     consents: z.array(SubjectConsent).openapi({
       description: 'Each purpose the subject has a consent or a restriction for, with its legal basis',
     }),
+    objections: z.array(SubjectObjection).openapi({ description: 'Credit-record objections (data-subject requests)' }),
   })
   .openapi('Subject');
 
