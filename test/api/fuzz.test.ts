@@ -435,7 +435,12 @@ describe('fuzzing every /v1 operation from the OpenAPI document', () => {
             // The on-call and incident operations need active responders, a real zone, schedule or policy, and a
             // worker (test/api/oncall.test.ts, test/api/incidents.test.ts); their lists are read here (incidents).
             !/^(POST|PUT) \/v1\/(oncall-schedules|escalation-policies|incidents|users\/\{id\}\/contact)/.test(op) &&
-            !/^GET \/v1\/(oncall-schedules|escalation-policies|incidents)\/\{id\}/.test(op),
+            !/^GET \/v1\/(oncall-schedules|escalation-policies|incidents)\/\{id\}/.test(op) &&
+            // Grants name active users, reviews and obligations exist by ID (test/api/access-review.test.ts, obligations.test.ts).
+            !(
+              / \/v1\/(access-grants|access-reviews|obligations)/.test(op) &&
+              !/^GET \/v1\/(access-grants|obligations)$/.test(op)
+            ),
         ),
     );
     expect(Object.keys(Object.prototype)).toEqual([]);
