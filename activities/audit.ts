@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { Context } from '@temporalio/activity';
-import { and, asc, eq, getTableColumns, gt, inArray, lte, or, sql, type SQL } from 'drizzle-orm';
+import { and, asc, desc, eq, getTableColumns, gt, inArray, lt, lte, or, sql, type SQL } from 'drizzle-orm';
 import { PgTransaction } from 'drizzle-orm/pg-core';
 import { canonicalJson } from '../domain/canonical-json';
 import type { AuditRecord } from '../domain/audit';
@@ -263,8 +263,14 @@ export interface AuditQuery {
   targetType?: string;
   targetId?: string;
   action?: string;
+  /** The audit actor (`user:<id>`, `cli`, `system:…`). */
+  actor?: string;
   /** Keyset paging: entries after this sequence number. */
   after?: number;
+  /** Keyset paging backwards (newest first): entries before this sequence number. */
+  before?: number;
+  /** The newest entries first (the console's trail); chain order otherwise. */
+  newestFirst?: boolean;
   limit: number;
 }
 
@@ -273,12 +279,14 @@ export const listAudit = async (db: DbOrTx, q: AuditQuery): Promise<AuditRecord[
   if (q.targetType) filters.push(eq(auditLog.targetType, q.targetType));
   if (q.targetId) filters.push(eq(auditLog.targetId, q.targetId));
   if (q.action) filters.push(eq(auditLog.action, q.action));
+  if (q.actor) filters.push(eq(auditLog.actor, q.actor));
   if (q.after !== undefined) filters.push(gt(auditLog.seq, q.after));
+  if (q.before !== undefined) filters.push(lt(auditLog.seq, q.before));
   const rows = await db
     .select()
     .from(auditLog)
     .where(and(...filters))
-    .orderBy(asc(auditLog.seq))
+    .orderBy(q.newestFirst ? desc(auditLog.seq) : asc(auditLog.seq))
     .limit(q.limit);
   return rows.map(toRecord);
 };

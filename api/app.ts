@@ -5,6 +5,7 @@ import { bodyLimit } from 'hono/body-limit';
 import { routePattern } from '../runtime/metrics';
 import type { Services } from '../runtime/services';
 import { assertEveryV1RouteGuarded, authenticate, BEARER_SCHEME, streamsBody, type AuthEnv } from './auth';
+import { consoleApp } from './console';
 import { DOCS_CSP, DOCS_HTML } from './docs';
 import { consentPage } from './pages/consent-page';
 import { ApiError, invalidInput, problem, toProblem } from './errors';
@@ -121,6 +122,8 @@ export const createApp = (services: Services) => {
 
   // The acknowledgement link of an incident page: HTML, no API key (the signed, single-use link is the credential).
   app.route('/incident-ack', incidentAckPage(services));
+  // The console: HTML pages behind a sign-in session (api/console).
+  app.route('/console', consoleApp(services));
   app.openapi(healthz, (c) => c.json({ status: 'ok' as const }, 200));
   app.openapi(readyz, async (c) => {
     const probes = {

@@ -85,13 +85,13 @@ const refuse = (id: string, status: IncidentStatus, doing: string): never => {
   throw new IncidentConflict(`incident-${status}`, `incident ${id} is ${status}: it cannot be ${doing}`);
 };
 
-/** Who did it: the audit actor (`user:<id>`), the API key, the role, and how (API or the page's link). */
+/** Who did it: the audit actor (`user:<id>`), the API key, the role, and how (API, the page's link or the console). */
 export interface IncidentActor {
   actor: string;
   userId: string;
   apiKeyId?: string | null;
   role: string;
-  method: 'api' | 'page-link';
+  method: 'api' | 'page-link' | 'console';
 }
 
 export interface GradeState {

@@ -29,6 +29,10 @@ const page = (title: string, body: string) =>
   `<title>${escape(title)}</title><style>body{font:16px/1.5 system-ui,sans-serif;max-width:34rem;margin:2rem auto;padding:0 1rem}` +
   `button{font:inherit;padding:.75rem 1.5rem}</style></head><body>${body}</body></html>`;
 
+/** The incident in the console (sign-in there with an API key): timeline, notes, status. */
+const consoleLink = (incidentId: string) =>
+  `<p><a href="/console/incidents/${escape(incidentId)}">Open the incident in the console</a></p>`;
+
 const render = (c: Context, status: 200 | 403 | 404 | 409 | 410 | 500, html: string) =>
   c.html(html, status, {
     'content-security-policy': ACK_PAGE_CSP,
@@ -116,7 +120,8 @@ export const incidentAckPage = (services: Services) => {
         `Acknowledge incident`,
         `<h1>Acknowledge incident</h1><p><strong>[${escape(p.severity)}]</strong> ${escape(p.title)}</p>` +
           `<p>Status: ${escape(p.status)}. You were paged at escalation level ${p.level}.</p>` +
-          `<form method="post"><button type="submit">Acknowledge</button></form>`,
+          `<form method="post"><button type="submit">Acknowledge</button></form>` +
+          consoleLink(p.incidentId),
       ),
     );
   });
@@ -144,7 +149,14 @@ export const incidentAckPage = (services: Services) => {
       const text = r.acknowledged
         ? 'Acknowledged. The escalation has stopped.'
         : `Already acknowledged by ${r.acknowledgedBy}; nothing changed.`;
-      return render(c, 200, page('Incident acknowledged', `<h1>Incident acknowledgement</h1><p>${escape(text)}</p>`));
+      return render(
+        c,
+        200,
+        page(
+          'Incident acknowledged',
+          `<h1>Incident acknowledgement</h1><p>${escape(text)}</p>${consoleLink(p.incidentId)}`,
+        ),
+      );
     } catch (err) {
       if (err instanceof ApiError && err.status === 409) return problemPage(c, 'closed');
       if (err instanceof ApiError && err.status === 403) return problemPage(c, 'not-responder');

@@ -72,8 +72,16 @@ const verifyChain = defineRoute({
   responses: { 200: jsonResponse(AuditVerification, 'The verification result') },
 });
 
-export const auditRoutes = ({ database: { db }, keyring, config }: Services) => {
+/** The chain verified against the signed checkpoints, as GET /v1/audit/verify and the console's Verify answer it. */
+export const verifyWithCheckpoints = ({ database: { db }, keyring, config }: Services) => {
   const checkpoints = { publicKey: keyring.signing.publicKey, file: auditCheckpointFile(config) };
+  // The sink file is read when this process can see it (the process that writes checkpoints).
+  const file = existsSync(checkpoints.file) ? checkpoints.file : undefined;
+  return verifyAuditChain(db, { checkpoints: { ...checkpoints, file } });
+};
+
+export const auditRoutes = (services: Services) => {
+  const { db } = services.database;
   return v1Resource(
     endpoint(listEntries, async (c) => {
       const query = c.req.valid('query');
@@ -81,10 +89,6 @@ export const auditRoutes = ({ database: { db }, keyring, config }: Services) => 
       const nextAfter = entries.length === query.limit ? entries.at(-1)!.seq : null;
       return c.json({ entries, nextAfter }, 200);
     }),
-    endpoint(verifyChain, async (c) => {
-      // The sink file is read when this process can see it (the process that writes checkpoints).
-      const file = existsSync(checkpoints.file) ? checkpoints.file : undefined;
-      return c.json(await verifyAuditChain(db, { checkpoints: { ...checkpoints, file } }), 200);
-    }),
+    endpoint(verifyChain, async (c) => c.json(await verifyWithCheckpoints(services), 200)),
   );
 };

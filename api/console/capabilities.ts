@@ -1,0 +1,27 @@
+import type { Role } from '../../domain/roles';
+
+/**
+ * What the console shows and does, each with the API route whose roles it follows: the console hides what a role
+ * may not do, and the console's own handlers refuse it too (403). test/console/capabilities.test.ts checks every
+ * entry against the `x-roles` of the route in /openapi.json, so the two cannot drift apart.
+ */
+export const CAPABILITIES = {
+  viewIncidents: { route: 'GET /v1/incidents/{id}', roles: ['responder', 'owner'] },
+  ackIncident: { route: 'POST /v1/incidents/{id}/ack', roles: ['responder'] },
+  noteIncident: { route: 'POST /v1/incidents/{id}/notes', roles: ['responder'] },
+  statusIncident: { route: 'POST /v1/incidents/{id}/status', roles: ['responder'] },
+  viewAudit: { route: 'GET /v1/audit', roles: ['auditor'] },
+  verifyAudit: { route: 'GET /v1/audit/verify', roles: ['auditor'] },
+  viewBackups: { route: 'GET /v1/backups', roles: ['owner', 'auditor'] },
+  restoreTest: { route: 'POST /v1/backups/{id}/restore-tests', roles: ['owner'] },
+  viewCampaigns: { route: 'GET /v1/campaigns/{id}', roles: ['owner'] },
+  viewImports: { route: 'GET /v1/subject-imports/{id}', roles: ['owner'] },
+  viewSchedules: { route: 'GET /v1/schedules', roles: ['admin'] },
+  changeSchedule: { route: 'PATCH /v1/schedules/{id}', roles: ['admin'] },
+  triggerSchedule: { route: 'POST /v1/schedules/{id}/trigger', roles: ['admin'] },
+} as const satisfies Record<string, { route: string; roles: readonly Role[] }>;
+
+export type Capability = keyof typeof CAPABILITIES;
+
+export const can = (role: Role, capability: Capability): boolean =>
+  (CAPABILITIES[capability].roles as readonly Role[]).includes(role);

@@ -1,0 +1,271 @@
+import { randomBytes } from 'node:crypto';
+import { Hono, type Context } from 'hono';
+import { deleteCookie, getCookie, setCookie } from 'hono/cookie';
+import type { JSX } from 'hono/jsx/jsx-runtime';
+import { z } from 'zod';
+import { listAudit } from '../../activities/audit';
+import { incidentDetail } from '../../activities/incident-records';
+import { findPrincipal } from '../../activities/users';
+import { WORK_STATUSES } from '../../domain/incident';
+import type { Services } from '../../runtime/services';
+import { ackUpdate, noteUpdate, statusUpdate } from '../../workflows/incident';
+import { ApiError, loggableError } from '../errors';
+import { incidentUpdates } from '../incident-updates';
+import { incidentActor } from '../routes/incidents';
+import { verifyWithCheckpoints } from '../routes/audit';
+import { can, type Capability } from './capabilities';
+import type { View } from './layout';
+import { AuditPage, IncidentPage, ProblemPage, SignInPage, TodayPage, type AuditFilters } from './pages';
+import { endSession, findSession, sameSecret, startSession, type ConsoleSession } from './sessions';
+import { CONSOLE_CSP, CONSOLE_CSS, CONSOLE_CSS_ETAG } from './style';
+import { CONSOLE_TEXT, pickLanguage, type ConsoleText } from './text';
+import { todayFacts } from './today';
+
+type Status = 200 | 400 | 401 | 403 | 404 | 409 | 500;
+type ProblemKey = keyof ConsoleText['problems'];
+interface ConsoleEnv {
+  Variables: { view: View; session: ConsoleSession | undefined };
+}
+
+const FORM_TYPE = 'application/x-www-form-urlencoded';
+const Uuid = z.uuid().transform((id) => id.toLowerCase());
+const AuditQuery = z
+  .object({
+    actor: z.string().trim().max(200).optional(),
+    action: z.string().trim().max(100).optional(),
+    targetType: z.string().trim().max(100).optional(),
+    targetId: z.string().trim().max(200).optional(),
+    before: z.coerce.number().int().min(1).optional(),
+    lang: z.string().optional(),
+  })
+  .strict();
+const NoteForm = z.object({ text: z.string().trim().min(1).max(20_000) });
+const StatusForm = z.object({
+  status: z.enum(WORK_STATUSES),
+  note: z
+    .string()
+    .trim()
+    .max(20_000)
+    .transform((v) => (v === '' ? undefined : v))
+    .optional(),
+});
+const AUDIT_PAGE = 100;
+
+/** Where a sign-in may send the user back to: a console path of this origin only. */
+const safeNext = (next: unknown): string =>
+  typeof next === 'string' && /^\/console(\/[A-Za-z0-9/_-]*)?(\?[A-Za-z0-9=&%._-]*)?$/.test(next) ? next : '/console';
+
+/**
+ * The console at /console: server-rendered pages (no script) over the same activity code as the API. A user signs
+ * in once with an API key and gets a server-side session (cookie HttpOnly, SameSite=Strict, `__Host-` and Secure
+ * when the public URL is https); the session ends with sign-out, idleness, its lifetime or its key's revocation.
+ * Every POST carries the session's CSRF token (the sign-in form a pre-session one); without it: 403, nothing done.
+ */
+export const consoleApp = (services: Services) => {
+  const { config, clock, logger } = services;
+  const { db } = services.database;
+  const tls = config.CUSTODIAN_PUBLIC_URL.startsWith('https:');
+  const SESSION = tls ? '__Host-custodian-console' : 'custodian-console';
+  const PRE = tls ? '__Host-custodian-sign-in' : 'custodian-sign-in';
+  const LANG = 'custodian-console-lang';
+  const cookieOptions = { path: '/', httpOnly: true, secure: tls, sameSite: 'Strict' } as const;
+  const terms = {
+    idleMs: config.CUSTODIAN_CONSOLE_IDLE_TIMEOUT,
+    lifetimeMs: config.CUSTODIAN_CONSOLE_SESSION_LIFETIME,
+  };
+  const updates = incidentUpdates(services);
+
+  const render = async (c: Context<ConsoleEnv>, status: Status, page: JSX.Element) =>
+    c.html(`<!doctype html>${await page.toString()}`, status, {
+      'content-security-policy': CONSOLE_CSP,
+      'cache-control': 'no-store',
+      'x-robots-tag': 'noindex, nofollow',
+    });
+  const problemPage = (c: Context<ConsoleEnv>, status: Status, problem: ProblemKey, extra = '') => {
+    const v = c.get('view');
+    return render(c, status, <ProblemPage v={v} text={`${v.t.problems[problem]} ${extra}`.trim()} />);
+  };
+
+  /** The form's string fields, or undefined when the body is not a form. */
+  const readForm = async (c: Context<ConsoleEnv>): Promise<Record<string, string> | undefined> => {
+    if (c.req.header('content-type')?.split(';')[0]?.trim().toLowerCase() !== FORM_TYPE) return undefined;
+    return Object.fromEntries(new URLSearchParams(await c.req.text()));
+  };
+
+  const app = new Hono<ConsoleEnv>();
+  app.onError((err, c) => {
+    logger.error({ err: loggableError(err), route: c.req.routePath }, 'console page failed');
+    if (!c.get('view')) return c.text('console error', 500);
+    return problemPage(c, 500, 'internal');
+  });
+
+  app.get('/console.css', (c) => {
+    if (c.req.header('if-none-match') === CONSOLE_CSS_ETAG) return c.body(null, 304);
+    return c.body(CONSOLE_CSS, 200, {
+      'content-type': 'text/css; charset=utf-8',
+      'cache-control': 'public, max-age=3600',
+      etag: CONSOLE_CSS_ETAG,
+    });
+  });
+
+  // Language and session for every page; `?lang=` is remembered in a cookie.
+  app.use('*', async (c, next) => {
+    const query = c.req.query('lang');
+    const lang = pickLanguage(query, getCookie(c, LANG), c.req.header('accept-language'));
+    if (query === lang) setCookie(c, LANG, lang, { ...cookieOptions, maxAge: 365 * 86_400 });
+    const session = await findSession(db, getCookie(c, SESSION), terms, clock());
+    c.set('session', session);
+    c.set('view', {
+      lang,
+      t: CONSOLE_TEXT[lang],
+      path: c.req.path,
+      ...(session && { user: { userId: session.principal.userId, role: session.principal.role, csrf: session.csrf } }),
+    });
+    await next();
+  });
+
+  app.get('/sign-in', async (c) => {
+    const next = safeNext(c.req.query('next'));
+    if (c.get('session')) return c.redirect(next, 303);
+    const pre = randomBytes(32).toString('base64url');
+    setCookie(c, PRE, pre, { ...cookieOptions, maxAge: 3600 });
+    const flash = c.req.query('signed-out') !== undefined ? c.get('view').t.signedOut : undefined;
+    return render(c, 200, <SignInPage v={c.get('view')} next={next} pre={pre} {...(flash && { flash })} />);
+  });
+
+  app.post('/sign-in', async (c) => {
+    const form = await readForm(c);
+    const pre = getCookie(c, PRE);
+    // Login CSRF: the form's token must match the cookie this browser got with the form (double submit).
+    if (!form || !pre || !sameSecret(form._csrf, pre)) return problemPage(c, 403, 'csrf');
+    const next = safeNext(form.next);
+    const principal = form.key ? await findPrincipal(db, form.key.trim()) : undefined;
+    if (!principal) {
+      logger.info({ route: '/console/sign-in' }, 'console sign-in refused');
+      const v = c.get('view');
+      return render(c, 401, <SignInPage v={v} next={next} pre={pre} problem={v.t.signInFailed} />);
+    }
+    const { token, expiresAt } = await startSession(db, principal, terms, clock());
+    deleteCookie(c, PRE, cookieOptions);
+    setCookie(c, SESSION, token, { ...cookieOptions, expires: expiresAt });
+    return c.redirect(next, 303);
+  });
+
+  // Everything else needs a live session; a POST also its CSRF token.
+  app.use('*', async (c, next) => {
+    const session = c.get('session');
+    if (c.req.method === 'GET' || c.req.method === 'HEAD') {
+      if (!session) {
+        const url = new URL(c.req.url);
+        return c.redirect(`/console/sign-in?next=${encodeURIComponent(url.pathname + url.search)}`, 303);
+      }
+      return next();
+    }
+    if (c.req.method !== 'POST') return problemPage(c, 404, 'not-found');
+    const form = await readForm(c);
+    if (!session || !form || !sameSecret(form._csrf, session.csrf)) return problemPage(c, 403, 'csrf');
+    return next();
+  });
+
+  /** 403 unless the session's role has the capability (the same roles as the API route it stands for). */
+  const allowed = (c: Context<ConsoleEnv>, capability: Capability) => can(c.get('session')!.principal.role, capability);
+  const formOf = async (c: Context<ConsoleEnv>) => Object.fromEntries(new URLSearchParams(await c.req.text()));
+
+  app.post('/sign-out', async (c) => {
+    await endSession(db, c.get('session')!);
+    deleteCookie(c, SESSION, cookieOptions);
+    return c.redirect('/console/sign-in?signed-out', 303);
+  });
+
+  app.get('/', async (c) => {
+    const facts = await todayFacts(db, c.get('session')!.principal.role, clock());
+    return render(c, 200, <TodayPage v={c.get('view')} f={facts} />);
+  });
+
+  const INCIDENT_DONE = { ack: 'acked', notes: 'done', status: 'done' } as const;
+  app.get('/incidents/:id', async (c) => {
+    if (!allowed(c, 'viewIncidents')) return problemPage(c, 403, 'forbidden');
+    const id = Uuid.safeParse(c.req.param('id'));
+    if (!id.success) return problemPage(c, 404, 'not-found');
+    const d = await incidentDetail(db, id.data, clock());
+    if (!d) return problemPage(c, 404, 'not-found');
+    const v = c.get('view');
+    const done = c.req.query('done');
+    const flash =
+      done === 'acked'
+        ? v.t.incident.acked
+        : done === 'already'
+          ? v.t.incident.alreadyAcked(d.acknowledgedBy ?? '')
+          : done === 'done'
+            ? v.t.incident.done
+            : undefined;
+    return render(c, 200, <IncidentPage v={v} d={d} {...(flash && { flash })} />);
+  });
+
+  /** An incident form: the same update path as the API's routes (texts stored first, refusals as problems). */
+  app.post('/incidents/:id/:action{ack|notes|status}', async (c) => {
+    const action = c.req.param('action') as keyof typeof INCIDENT_DONE;
+    const capability = ({ ack: 'ackIncident', notes: 'noteIncident', status: 'statusIncident' } as const)[action];
+    if (!allowed(c, capability)) return problemPage(c, 403, 'forbidden');
+    const id = Uuid.safeParse(c.req.param('id'));
+    if (!id.success) return problemPage(c, 404, 'not-found');
+    const by = incidentActor(c.get('session')!.principal, 'console');
+    const form = await formOf(c);
+    let done: string = INCIDENT_DONE[action];
+    try {
+      if (action === 'ack') {
+        const r = await updates.run(id.data, by, {}, (h) => h.executeUpdate(ackUpdate, { args: [by] }));
+        if (!r.acknowledged) done = 'already';
+      } else if (action === 'notes') {
+        const parsed = NoteForm.safeParse(form);
+        if (!parsed.success) return problemPage(c, 400, 'bad-form', 'text');
+        await updates.run(id.data, by, { note: parsed.data.text }, (h, t) =>
+          h.executeUpdate(noteUpdate, { args: [by, { textId: t.note! }] }),
+        );
+      } else {
+        const parsed = StatusForm.safeParse(form);
+        if (!parsed.success) return problemPage(c, 400, 'bad-form', 'status');
+        const { status, note } = parsed.data;
+        await updates.run(id.data, by, { note }, (h, t) =>
+          h.executeUpdate(statusUpdate, { args: [by, { status, ...(t.note ? { textId: t.note } : {}) }] }),
+        );
+      }
+    } catch (err) {
+      if (!(err instanceof ApiError)) throw err;
+      if (err.status === 404) return problemPage(c, 404, 'not-found');
+      if (err.status === 403) return problemPage(c, 403, 'forbidden');
+      if (err.status === 400) return problemPage(c, 400, 'bad-form', err.message);
+      return problemPage(c, 409, 'conflict', err.code);
+    }
+    return c.redirect(`/console/incidents/${id.data}?done=${done}`, 303);
+  });
+
+  const auditPage = async (c: Context<ConsoleEnv>, verify: boolean) => {
+    if (!allowed(c, verify ? 'verifyAudit' : 'viewAudit')) return problemPage(c, 403, 'forbidden');
+    const parsed = AuditQuery.safeParse(c.req.query());
+    if (!parsed.success) return problemPage(c, 400, 'bad-form', parsed.error.issues[0]?.path.join('.'));
+    const { before, lang: _lang, ...rest } = parsed.data;
+    const filters: AuditFilters = Object.fromEntries(Object.entries(rest).filter(([, v]) => v)) as AuditFilters;
+    const entries = await listAudit(db, {
+      ...filters,
+      ...(before !== undefined && { before }),
+      newestFirst: true,
+      limit: AUDIT_PAGE,
+    });
+    const older =
+      entries.length === AUDIT_PAGE
+        ? `/console/audit?${new URLSearchParams({ ...filters, before: String(entries.at(-1)!.seq) } as Record<string, string>)}`
+        : null;
+    const verification = verify ? await verifyWithCheckpoints(services) : undefined;
+    return render(
+      c,
+      200,
+      <AuditPage v={c.get('view')} filters={filters} entries={entries} older={older} verification={verification} />,
+    );
+  };
+  app.get('/audit', (c) => auditPage(c, false));
+  app.get('/audit/verify', (c) => auditPage(c, true));
+
+  app.all('*', (c) => problemPage(c, 404, 'not-found'));
+  return app;
+};

@@ -1,0 +1,391 @@
+import type { FC } from 'hono/jsx';
+import type { AuditVerification } from '../../activities/audit-verify';
+import type { incidentDetail } from '../../activities/incident-records';
+import type { AuditRecord } from '../../domain/audit';
+import { WORK_STATUSES } from '../../domain/incident';
+import { can } from './capabilities';
+import { formatBytes, formatDate, formatDuration } from './format';
+import { Csrf, Flash, Layout, Problem, type View } from './layout';
+import type { TodayFacts } from './today';
+
+export const ProblemPage: FC<{ v: View; text: string }> = ({ v, text }) => (
+  <Layout v={v} title={v.t.product}>
+    <Problem text={text} />
+    <p>
+      <a href="/console">{v.t.nav.today}</a>
+    </p>
+  </Layout>
+);
+
+export const SignInPage: FC<{ v: View; next: string; pre: string; problem?: string; flash?: string }> = ({
+  v,
+  next,
+  pre,
+  problem,
+  flash,
+}) => (
+  <Layout v={v} title={v.t.signIn}>
+    <Flash text={flash} />
+    <Problem text={problem} />
+    <section>
+      <p>{v.t.signInHelp}</p>
+      <form method="post" action="/console/sign-in">
+        <input type="hidden" name="_csrf" value={pre} />
+        <input type="hidden" name="next" value={next} />
+        <label for="key">{v.t.apiKey}</label>
+        <input id="key" name="key" type="password" autocomplete="off" required size={60} />
+        <p>
+          <button class="primary" type="submit">
+            {v.t.signIn}
+          </button>
+        </p>
+      </form>
+    </section>
+  </Layout>
+);
+
+export const TodayPage: FC<{ v: View; f: TodayFacts }> = ({ v, f }) => {
+  const t = v.t.today;
+  const date = formatDate(v.lang);
+  return (
+    <Layout v={v} title={t.title}>
+      {f.incidents ? (
+        <section aria-labelledby="incidents">
+          <h2 id="incidents">{t.incidents}</h2>
+          {f.incidents.length === 0 ? (
+            <p>{t.noIncidents}</p>
+          ) : (
+            <table>
+              <thead>
+                <tr>
+                  <th scope="col">{v.t.incident.title}</th>
+                  <th scope="col">{v.t.incident.severity}</th>
+                  <th scope="col">{v.t.incident.status}</th>
+                  <th scope="col">{v.t.incident.escalation}</th>
+                  <th scope="col">{t.deadline}</th>
+                </tr>
+              </thead>
+              <tbody>
+                {f.incidents.map((i) => (
+                  <tr>
+                    <td>
+                      <a href={`/console/incidents/${i.id}`}>{i.title || i.id}</a>
+                    </td>
+                    <td>{i.severity}</td>
+                    <td>{i.status}</td>
+                    <td>
+                      {i.acknowledgedBy ? t.acknowledged(i.acknowledgedBy) : i.level ? t.level(i.level) : t.notPaged}
+                    </td>
+                    <td>
+                      {i.nextDeadline ? (
+                        <span class={i.nextDeadline.timeLeftMs < 0 ? 'late' : undefined}>
+                          {i.nextDeadline.authority} ({i.nextDeadline.kind}): {date(i.nextDeadline.dueAt)} —{' '}
+                          {i.nextDeadline.timeLeftMs < 0
+                            ? `${v.t.incident.overdue} ${formatDuration(-i.nextDeadline.timeLeftMs)}`
+                            : formatDuration(i.nextDeadline.timeLeftMs)}
+                        </span>
+                      ) : (
+                        t.noDeadline
+                      )}
+                    </td>
+                  </tr>
+                ))}
+              </tbody>
+            </table>
+          )}
+        </section>
+      ) : null}
+      {f.backup !== undefined ? (
+        <section aria-labelledby="backup">
+          <h2 id="backup">{t.backup}</h2>
+          {f.backup === null ? (
+            <p>{t.noBackup}</p>
+          ) : (
+            <dl>
+              <dt>{v.t.backups.started}</dt>
+              <dd>{date(f.backup.startedAt)}</dd>
+              <dt>{v.t.backups.status}</dt>
+              <dd>{f.backup.status}</dd>
+              <dt>{t.age}</dt>
+              <dd>{formatDuration(Date.now() - (f.backup.snapshotAt ?? f.backup.startedAt).getTime())}</dd>
+              <dt>{v.t.backups.size}</dt>
+              <dd>{formatBytes(f.backup.sizeBytes)}</dd>
+              <dt>{t.restoreTest}</dt>
+              <dd id="restore-test">
+                {f.backup.test
+                  ? `${f.backup.test.status}${f.backup.test.finishedAt ? ` · ${date(f.backup.test.finishedAt)}` : ''}`
+                  : t.notTested}
+              </dd>
+            </dl>
+          )}
+          <p>
+            <a href="/console/backups">{v.t.nav.backups}</a>
+          </p>
+        </section>
+      ) : null}
+      {f.campaigns ? (
+        <section aria-labelledby="campaigns">
+          <h2 id="campaigns">{t.campaigns}</h2>
+          {f.campaigns.length === 0 ? (
+            <p>{t.none}</p>
+          ) : (
+            <ul>
+              {f.campaigns.map((c) => (
+                <li>
+                  <span class="mono">{c.id}</span>: {t.progress(c.targeted, c.total)}
+                </li>
+              ))}
+            </ul>
+          )}
+        </section>
+      ) : null}
+      {f.imports ? (
+        <section aria-labelledby="imports">
+          <h2 id="imports">{t.imports}</h2>
+          {f.imports.length === 0 ? (
+            <p>{t.none}</p>
+          ) : (
+            <ul>
+              {f.imports.map((i) => (
+                <li>
+                  <span class="mono">{i.id}</span>: {t.progress(i.processedLines, i.totalLines)}
+                </li>
+              ))}
+            </ul>
+          )}
+        </section>
+      ) : null}
+    </Layout>
+  );
+};
+
+type Incident = NonNullable<Awaited<ReturnType<typeof incidentDetail>>>;
+
+export const IncidentPage: FC<{ v: View; d: Incident; flash?: string; problem?: string }> = ({
+  v,
+  d,
+  flash,
+  problem,
+}) => {
+  const t = v.t.incident;
+  const date = formatDate(v.lang);
+  const role = v.user!.role;
+  const closed = d.status === 'closed' || d.status === 'resolved';
+  const escalation = d.escalation as { level?: number; round?: number } | null;
+  return (
+    <Layout v={v} title={`${t.title}: ${d.title}`}>
+      <Flash text={flash} />
+      <Problem text={problem} />
+      <section aria-labelledby="facts">
+        <h2 id="facts" class="mono">
+          {d.id}
+        </h2>
+        <dl>
+          <dt>{t.status}</dt>
+          <dd id="incident-status">{d.status}</dd>
+          <dt>{t.severity}</dt>
+          <dd>{d.severity}</dd>
+          <dt>{t.opened}</dt>
+          <dd>{date(d.openedAt)}</dd>
+          <dt>{t.escalation}</dt>
+          <dd>{escalation?.level ? v.t.today.level(escalation.level) : v.t.today.notPaged}</dd>
+          <dt>{t.ackBy}</dt>
+          <dd id="acknowledged-by">{d.acknowledgedBy ? `${d.acknowledgedBy} · ${date(d.acknowledgedAt)}` : '—'}</dd>
+        </dl>
+      </section>
+      {!closed && (can(role, 'ackIncident') || can(role, 'noteIncident') || can(role, 'statusIncident')) ? (
+        <section aria-labelledby="act">
+          <h2 id="act">{t.changeStatus}</h2>
+          {can(role, 'ackIncident') && !d.acknowledgedBy ? (
+            <form method="post" action={`/console/incidents/${d.id}/ack`}>
+              <Csrf v={v} />
+              <button class="primary" type="submit">
+                {t.acknowledge}
+              </button>
+            </form>
+          ) : null}
+          {can(role, 'statusIncident') ? (
+            <form method="post" action={`/console/incidents/${d.id}/status`}>
+              <Csrf v={v} />
+              <label for="status">{t.status}</label>
+              <select id="status" name="status">
+                {WORK_STATUSES.map((s) => (
+                  <option value={s}>{s}</option>
+                ))}
+              </select>
+              <label for="status-note">{t.noteOptional}</label>
+              <textarea id="status-note" name="note" maxlength={20000} />
+              <p>
+                <button type="submit">{t.setStatus}</button>
+              </p>
+            </form>
+          ) : null}
+          {can(role, 'noteIncident') ? (
+            <form method="post" action={`/console/incidents/${d.id}/notes`}>
+              <Csrf v={v} />
+              <label for="note">{t.note}</label>
+              <textarea id="note" name="text" required maxlength={20000} />
+              <p>
+                <button type="submit">{t.addNote}</button>
+              </p>
+            </form>
+          ) : null}
+        </section>
+      ) : null}
+      <section aria-labelledby="deadlines">
+        <h2 id="deadlines">{t.deadlines}</h2>
+        <ul>
+          {d.deadlines.map((x) => (
+            <li class={x.late ? 'late' : undefined}>
+              {x.authority} ({x.kind}, {x.jurisdiction}): {t.due} {date(x.dueAt)}
+              {x.notifiedAt
+                ? ` — ${t.met} ${date(x.notifiedAt)}`
+                : x.timeLeftMs !== null
+                  ? x.timeLeftMs < 0
+                    ? ` — ${t.overdue} ${formatDuration(-x.timeLeftMs)}`
+                    : ` — ${formatDuration(x.timeLeftMs)}`
+                  : ''}
+            </li>
+          ))}
+        </ul>
+      </section>
+      <section aria-labelledby="pages">
+        <h2 id="pages">{t.pages}</h2>
+        <table>
+          <thead>
+            <tr>
+              <th scope="col">{t.escalation}</th>
+              <th scope="col">user</th>
+              <th scope="col">{t.opened}</th>
+              <th scope="col">{t.status}</th>
+            </tr>
+          </thead>
+          <tbody>
+            {d.pages.map((p) => (
+              <tr class="page-row">
+                <td>{t.pageRow(p.level, p.via)}</td>
+                <td class="mono">user:{p.userId}</td>
+                <td>{date(p.pagedAt)}</td>
+                <td>{p.status}</td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      </section>
+      <section aria-labelledby="timeline">
+        <h2 id="timeline">{t.timeline}</h2>
+        <ol id="timeline-list">
+          {d.timeline.map((e) => (
+            <li>
+              {date(e.at)} · <strong>{e.type}</strong> · {e.actor}
+              {e.text ? ` · ${e.text}` : ''}
+            </li>
+          ))}
+        </ol>
+      </section>
+    </Layout>
+  );
+};
+
+export interface AuditFilters {
+  actor?: string | undefined;
+  action?: string | undefined;
+  targetType?: string | undefined;
+  targetId?: string | undefined;
+}
+
+export const AuditPage: FC<{
+  v: View;
+  filters: AuditFilters;
+  entries: AuditRecord[];
+  older: string | null;
+  verification?: AuditVerification | undefined;
+}> = ({ v, filters, entries, older, verification }) => {
+  const t = v.t.audit;
+  const date = formatDate(v.lang);
+  const field = (name: keyof AuditFilters, label: string) => (
+    <label>
+      {label}
+      <br />
+      <input name={name} value={filters[name] ?? ''} maxlength={200} />
+    </label>
+  );
+  return (
+    <Layout v={v} title={t.title}>
+      {verification ? (
+        <section aria-labelledby="verification" id="verification-result">
+          <h2 id="verification">{verification.valid ? t.valid : t.broken}</h2>
+          <dl>
+            <dt>{t.entries}</dt>
+            <dd>{verification.entries}</dd>
+            <dt>{t.head}</dt>
+            <dd class="mono" id="head-hash">
+              {verification.headHash}
+            </dd>
+            <dt>{t.anchored}</dt>
+            <dd>{verification.anchoredSeq ?? '—'}</dd>
+            {verification.firstBrokenSeq !== undefined ? (
+              <>
+                <dt>{t.firstBroken}</dt>
+                <dd>
+                  {verification.firstBrokenSeq}: {verification.reason}
+                </dd>
+              </>
+            ) : null}
+          </dl>
+        </section>
+      ) : null}
+      <section>
+        {can(v.user!.role, 'verifyAudit') ? (
+          <form method="get" action="/console/audit/verify">
+            <button class="primary" type="submit">
+              {t.verify}
+            </button>
+          </form>
+        ) : null}
+        <form method="get" action="/console/audit" class="filters">
+          {field('actor', t.actor)}
+          {field('action', t.action)}
+          {field('targetType', t.targetType)}
+          {field('targetId', t.targetId)}
+          <button type="submit">{t.filter}</button>
+        </form>
+      </section>
+      <section>
+        {entries.length === 0 ? (
+          <p>{t.none}</p>
+        ) : (
+          <table>
+            <thead>
+              <tr>
+                <th scope="col">{t.seq}</th>
+                <th scope="col">{t.at}</th>
+                <th scope="col">{t.actor}</th>
+                <th scope="col">{t.action}</th>
+                <th scope="col">{t.target}</th>
+              </tr>
+            </thead>
+            <tbody>
+              {entries.map((e) => (
+                <tr class="audit-row">
+                  <td>{e.seq}</td>
+                  <td>{date(e.at)}</td>
+                  <td class="mono">{e.actor}</td>
+                  <td>{e.action}</td>
+                  <td class="mono">
+                    {e.targetType}:{e.targetId}
+                  </td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        )}
+        {older ? (
+          <p>
+            <a href={older}>{t.older}</a>
+          </p>
+        ) : null}
+      </section>
+    </Layout>
+  );
+};

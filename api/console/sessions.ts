@@ -1,0 +1,121 @@
+import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import { and, eq, gt, isNull } from 'drizzle-orm';
+import { appendAudit } from '../../activities/audit';
+import type { Principal } from '../../activities/users';
+import type { Db } from '../../db/client';
+import { apiKeys, consoleSessions, users } from '../../db/schema';
+
+const hashToken = (token: string) => createHash('sha256').update(token).digest('hex');
+
+/** Constant-time equality of two strings of any length (a CSRF token against the session's). */
+export const sameSecret = (presented: string | undefined, expected: string): boolean => {
+  if (presented === undefined) return false;
+  const a = createHash('sha256').update(presented).digest();
+  const b = createHash('sha256').update(expected).digest();
+  return timingSafeEqual(a, b);
+};
+
+export interface ConsoleSession {
+  principal: Principal;
+  csrf: string;
+  /** The SHA-256 of the cookie's token: the row's key. */
+  idHash: string;
+}
+
+export interface SessionTerms {
+  idleMs: number;
+  lifetimeMs: number;
+}
+
+/**
+ * Signs a principal in: a random token for the cookie (only its hash is stored), a random CSRF secret, and an
+ * audited `console.signed-in` in the same transaction.
+ */
+export const startSession = (
+  db: Db,
+  principal: Principal,
+  terms: SessionTerms,
+  now: Date,
+): Promise<{ token: string; expiresAt: Date }> =>
+  db.transaction(async (tx) => {
+    const token = randomBytes(32).toString('base64url');
+    const idHash = hashToken(token);
+    const expiresAt = new Date(now.getTime() + terms.lifetimeMs);
+    const idleExpiresAt = new Date(Math.min(now.getTime() + terms.idleMs, expiresAt.getTime()));
+    await tx.insert(consoleSessions).values({
+      idHash,
+      userId: principal.userId,
+      apiKeyId: principal.keyId,
+      csrfSecret: randomBytes(32).toString('base64url'),
+      createdAt: now,
+      lastSeenAt: now,
+      idleExpiresAt,
+      expiresAt,
+    });
+    await appendAudit(tx, {
+      actor: `user:${principal.userId}`,
+      apiKeyId: principal.keyId,
+      action: 'console.signed-in',
+      targetType: 'user',
+      targetId: principal.userId,
+      // The hash's first 16 hex digits name the session in the trail without letting anyone present it.
+      details: { session: idHash.slice(0, 16), role: principal.role },
+      idempotencyKey: `console.signed-in:${idHash}`,
+    });
+    return { token, expiresAt };
+  });
+
+/**
+ * The live session behind a cookie token, its idle expiry pushed on: none when the token is unknown, idle or past
+ * its lifetime, or its API key revoked or user disabled since (checked here, on every request).
+ */
+export const findSession = async (
+  db: Db,
+  token: string | undefined,
+  terms: SessionTerms,
+  now: Date,
+): Promise<ConsoleSession | undefined> => {
+  if (!token || !/^[A-Za-z0-9_-]{43}$/.test(token)) return undefined;
+  const idHash = hashToken(token);
+  const [row] = await db
+    .select({
+      userId: consoleSessions.userId,
+      keyId: consoleSessions.apiKeyId,
+      role: users.role,
+      csrf: consoleSessions.csrfSecret,
+      expiresAt: consoleSessions.expiresAt,
+    })
+    .from(consoleSessions)
+    .innerJoin(apiKeys, and(eq(apiKeys.id, consoleSessions.apiKeyId), isNull(apiKeys.revokedAt)))
+    .innerJoin(users, and(eq(users.id, consoleSessions.userId), isNull(users.disabledAt)))
+    .where(
+      and(
+        eq(consoleSessions.idHash, idHash),
+        gt(consoleSessions.idleExpiresAt, now),
+        gt(consoleSessions.expiresAt, now),
+      ),
+    );
+  if (!row) return undefined;
+  const idleExpiresAt = new Date(Math.min(now.getTime() + terms.idleMs, row.expiresAt.getTime()));
+  await db.update(consoleSessions).set({ lastSeenAt: now, idleExpiresAt }).where(eq(consoleSessions.idHash, idHash));
+  return { principal: { userId: row.userId, role: row.role, keyId: row.keyId }, csrf: row.csrf, idHash };
+};
+
+/** Signs out: the row goes, with an audited `console.signed-out` in the same transaction (once). */
+export const endSession = (db: Db, session: ConsoleSession): Promise<void> =>
+  db.transaction(async (tx) => {
+    const [gone] = await tx
+      .delete(consoleSessions)
+      .where(eq(consoleSessions.idHash, session.idHash))
+      .returning({ idHash: consoleSessions.idHash });
+    if (!gone) return;
+    await appendAudit(tx, {
+      actor: `user:${session.principal.userId}`,
+      apiKeyId: session.principal.keyId,
+      action: 'console.signed-out',
+      targetType: 'user',
+      targetId: session.principal.userId,
+      details: { session: session.idHash.slice(0, 16) },
+      idempotencyKey: `console.signed-out:${session.idHash}`,
+    });
+  });

@@ -1,0 +1,258 @@
+/** The console's languages: Simplified Chinese and English. */
+export const CONSOLE_LANGUAGES = ['en', 'zh-CN'] as const;
+export type ConsoleLanguage = (typeof CONSOLE_LANGUAGES)[number];
+
+/** `?lang=` first, then the language cookie, then the first supported language of `Accept-Language`; else English. */
+export const pickLanguage = (
+  query: string | undefined,
+  cookie: string | undefined,
+  acceptLanguage: string | undefined,
+): ConsoleLanguage => {
+  for (const choice of [query, cookie])
+    if (choice && (CONSOLE_LANGUAGES as readonly string[]).includes(choice)) return choice as ConsoleLanguage;
+  const ranked = (acceptLanguage ?? '')
+    .split(',')
+    .map((part, i) => {
+      const [tag = '', ...params] = part.trim().split(';');
+      const q = Number(
+        params
+          .find((p) => p.trim().startsWith('q='))
+          ?.trim()
+          .slice(2) ?? '1',
+      );
+      return { tag: tag.trim().toLowerCase(), q: Number.isFinite(q) ? q : 0, i };
+    })
+    .filter((r) => r.tag && r.q > 0)
+    .sort((a, b) => b.q - a.q || a.i - b.i);
+  for (const { tag } of ranked) {
+    if (tag === 'zh' || tag.startsWith('zh-')) return 'zh-CN';
+    if (tag === 'en' || tag.startsWith('en-')) return 'en';
+  }
+  return 'en';
+};
+
+const en = {
+  product: 'Custodian console',
+  skip: 'Skip to content',
+  nav: { today: 'Today', audit: 'Audit', backups: 'Backups', schedules: 'Schedules' },
+  signedInAs: (role: string) => `Signed in as ${role}`,
+  signIn: 'Sign in',
+  signOut: 'Sign out',
+  apiKey: 'API key',
+  signInHelp: 'Sign in once with your API key; the console keeps a session (it ends when the key is revoked).',
+  signInFailed: 'The API key is malformed, unknown or revoked.',
+  signedOut: 'You are signed out.',
+  language: 'Language',
+  problems: {
+    csrf: 'The form was stale or forged (no valid CSRF token); nothing was changed. Reload the page and try again.',
+    forbidden: 'Your role may not do this.',
+    'not-found': 'No such page or record.',
+    'bad-form': 'The form was incomplete or invalid; nothing was changed.',
+    internal: 'Something went wrong; nothing was changed.',
+    conflict: 'Refused in the current state:',
+  },
+  today: {
+    title: 'Today',
+    incidents: 'Open incidents',
+    noIncidents: 'No open incidents.',
+    level: (n: number) => `escalation level ${n}`,
+    acknowledged: (by: string) => `acknowledged by ${by}`,
+    notPaged: 'not paged yet',
+    deadline: 'Next regulator deadline',
+    noDeadline: 'none open',
+    backup: 'Newest backup',
+    noBackup: 'No backup yet.',
+    restoreTest: 'Restore test',
+    notTested: 'not tested',
+    age: 'Age',
+    campaigns: 'Running campaigns',
+    imports: 'Running imports',
+    none: 'None.',
+    progress: (done: number, total: number) => `${done} of ${total}`,
+  },
+  incident: {
+    title: 'Incident',
+    status: 'Status',
+    severity: 'Severity',
+    opened: 'Opened',
+    escalation: 'Escalation',
+    ackBy: 'Acknowledged by',
+    pages: 'Who was paged',
+    pageRow: (level: number, via: string) => `level ${level} (${via})`,
+    deadlines: 'Regulator deadlines',
+    due: 'due',
+    met: 'notified',
+    overdue: 'overdue',
+    timeline: 'Timeline',
+    acknowledge: 'Acknowledge',
+    note: 'Note',
+    addNote: 'Add note',
+    changeStatus: 'Change status',
+    setStatus: 'Set status',
+    noteOptional: 'Note (optional)',
+    done: 'Recorded.',
+    acked: 'Acknowledged. The escalation has stopped.',
+    alreadyAcked: (by: string) => `Already acknowledged by ${by}; nothing changed.`,
+  },
+  audit: {
+    title: 'Audit trail',
+    actor: 'Actor',
+    action: 'Action',
+    targetType: 'Target type',
+    targetId: 'Target ID',
+    filter: 'Filter',
+    verify: 'Verify chain',
+    seq: 'Seq',
+    at: 'At',
+    target: 'Target',
+    older: 'Older entries',
+    valid: 'The chain holds.',
+    broken: 'The chain is broken.',
+    entries: 'Entries checked',
+    head: 'Head hash',
+    firstBroken: 'First broken entry',
+    anchored: 'Anchored up to seq',
+    none: 'No entries match.',
+  },
+  backups: {
+    title: 'Backups',
+    started: 'Started',
+    status: 'Status',
+    size: 'Size',
+    duration: 'Duration',
+    test: 'Restore test',
+    rto: 'RTO',
+    rpo: 'RPO',
+    testNow: 'Restore test now',
+    testStarted: 'Restore test started.',
+  },
+  schedules: {
+    title: 'Schedules',
+    name: 'Schedule',
+    next: 'Next runs',
+    last: 'Last run',
+    paused: 'paused',
+    active: 'active',
+    pause: 'Pause',
+    resume: 'Resume',
+    trigger: 'Run now',
+    triggered: 'Started.',
+    saved: 'Saved.',
+  },
+  never: 'never',
+};
+
+export type ConsoleText = typeof en;
+
+const zh: ConsoleText = {
+  product: 'Custodian 控制台',
+  skip: '跳到正文',
+  nav: { today: '今日', audit: '审计', backups: '备份', schedules: '计划任务' },
+  signedInAs: (role: string) => `已登录：${role}`,
+  signIn: '登录',
+  signOut: '退出登录',
+  apiKey: 'API 密钥',
+  signInHelp: '用您的 API 密钥登录一次；控制台保持会话（密钥被吊销时会话立即结束）。',
+  signInFailed: 'API 密钥格式错误、未知或已被吊销。',
+  signedOut: '您已退出登录。',
+  language: '语言',
+  problems: {
+    csrf: '表单已过期或为伪造（没有有效的 CSRF 令牌）；未做任何更改。请刷新页面后重试。',
+    forbidden: '您的角色无权执行此操作。',
+    'not-found': '没有此页面或记录。',
+    'bad-form': '表单不完整或无效；未做任何更改。',
+    internal: '出现错误；未做任何更改。',
+    conflict: '当前状态下不允许：',
+  },
+  today: {
+    title: '今日',
+    incidents: '未关闭的事件',
+    noIncidents: '没有未关闭的事件。',
+    level: (n: number) => `升级级别 ${n}`,
+    acknowledged: (by: string) => `已由 ${by} 确认`,
+    notPaged: '尚未呼叫',
+    deadline: '最近的监管报告期限',
+    noDeadline: '无',
+    backup: '最新备份',
+    noBackup: '尚无备份。',
+    restoreTest: '恢复测试',
+    notTested: '未测试',
+    age: '时长',
+    campaigns: '进行中的通知活动',
+    imports: '进行中的导入',
+    none: '无。',
+    progress: (done: number, total: number) => `${done} / ${total}`,
+  },
+  incident: {
+    title: '事件',
+    status: '状态',
+    severity: '严重程度',
+    opened: '开启时间',
+    escalation: '升级',
+    ackBy: '确认人',
+    pages: '呼叫记录',
+    pageRow: (level: number, via: string) => `级别 ${level}（${via}）`,
+    deadlines: '监管报告期限',
+    due: '截止',
+    met: '已报告',
+    overdue: '已逾期',
+    timeline: '时间线',
+    acknowledge: '确认',
+    note: '备注',
+    addNote: '添加备注',
+    changeStatus: '更改状态',
+    setStatus: '设置状态',
+    noteOptional: '备注（可选）',
+    done: '已记录。',
+    acked: '已确认，升级已停止。',
+    alreadyAcked: (by: string) => `已由 ${by} 确认；未做更改。`,
+  },
+  audit: {
+    title: '审计记录',
+    actor: '操作者',
+    action: '操作',
+    targetType: '对象类型',
+    targetId: '对象 ID',
+    filter: '筛选',
+    verify: '校验哈希链',
+    seq: '序号',
+    at: '时间',
+    target: '对象',
+    older: '更早的记录',
+    valid: '哈希链完整。',
+    broken: '哈希链已损坏。',
+    entries: '已校验条目',
+    head: '链头哈希',
+    firstBroken: '首个损坏条目',
+    anchored: '已锚定至序号',
+    none: '没有匹配的记录。',
+  },
+  backups: {
+    title: '备份',
+    started: '开始时间',
+    status: '状态',
+    size: '大小',
+    duration: '耗时',
+    test: '恢复测试',
+    rto: 'RTO',
+    rpo: 'RPO',
+    testNow: '立即进行恢复测试',
+    testStarted: '恢复测试已开始。',
+  },
+  schedules: {
+    title: '计划任务',
+    name: '计划',
+    next: '下次运行',
+    last: '上次运行',
+    paused: '已暂停',
+    active: '运行中',
+    pause: '暂停',
+    resume: '恢复',
+    trigger: '立即运行',
+    triggered: '已开始。',
+    saved: '已保存。',
+  },
+  never: '从未',
+};
+
+export const CONSOLE_TEXT: Record<ConsoleLanguage, ConsoleText> = { en, 'zh-CN': zh };
