@@ -32,7 +32,7 @@ interface Detail {
   clock: { kind: string; source: string; extensionMs: number; reminders: string[] };
   exports: { id: string; delivery: string; sha256: string; recipient: string }[];
   objections: { field: string; status: string; statement: string | null }[];
-  timeline: { type: string; actor: string; details: Record<string, unknown>; text?: string | null }[];
+  timeline: { type: string; at: string; actor: string; details: Record<string, unknown>; text?: string | null }[];
 }
 interface SubjectRead {
   status: string;
@@ -72,14 +72,12 @@ const seedSubject = async (o: { jurisdiction?: string; legalHold?: boolean; rete
   );
   const db = api.database.db;
   await db.insert(subjects).values({ ...created.subject, legalHold: o.legalHold ?? false });
-  await db
-    .insert(subjectKeys)
-    .values({
-      subjectId: created.subject.id,
-      keyVersion: 1,
-      kekVersion: created.kekVersion,
-      wrappedKey: created.wrappedKey,
-    });
+  await db.insert(subjectKeys).values({
+    subjectId: created.subject.id,
+    keyVersion: 1,
+    kekVersion: created.kekVersion,
+    wrappedKey: created.wrappedKey,
+  });
   await db.insert(subjectFields).values(created.fields.map((f) => ({ ...f, subjectId: created.subject.id })));
   return { id: created.subject.id, externalRef: created.subject.externalRef, values };
 };
