@@ -21,6 +21,7 @@ import { waitFor } from '../helpers/wait';
 import { accessReviewScenarios, obligationsCheckScenarios } from './access-review-scenarios';
 import { backupReviewScenarios } from './backup-review-scenarios';
 import { backupScenarios } from './backup-scenarios';
+import { destructionScenarios } from './destruction-scenarios';
 import { incidentScenarios, systemIncidentScenarios } from './incident-scenarios';
 
 export interface ScenarioContext {
@@ -276,6 +277,7 @@ export const scenarios: Record<string, Record<string, Scenario>> = {
     'begin-fails': async (ctx) => settled((await startCampaign(ctx, 1, { noticeId: randomUUID() })).handle),
   },
   incident: incidentScenarios,
+  destruction: destructionScenarios,
   systemIncident: systemIncidentScenarios,
   accessReview: accessReviewScenarios,
   obligationsCheck: obligationsCheckScenarios,
