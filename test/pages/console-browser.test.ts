@@ -1,0 +1,263 @@
+import { readFileSync, existsSync } from 'node:fs';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { Worker } from '@temporalio/worker';
+import { eq } from 'drizzle-orm';
+import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { revokeApiKey } from '../../activities/users';
+import { auditLog } from '../../db/schema';
+import { startApi, type RunningApi } from '../../runtime/app-server';
+import { freePort } from '../../runtime/ports';
+import { bearer, readJson } from '../helpers/api';
+import { pagesOf, seedPolicy, seedStaff, user } from '../helpers/incidents';
+import { createTestServices, createTestWorker, type TestServices } from '../helpers/services';
+import { waitFor } from '../helpers/wait';
+
+/**
+ * The console in a real headless Chromium (Debian's `chromium`, driven by playwright-core) against a real API server
+ * and worker: the responder's journey runs with JavaScript off (every page works without it). Each page is checked
+ * with axe-core for serious or critical violations (in a context allowed to inject it). Without a browser the file
+ * is skipped locally and fails in CI.
+ */
+const CHROMIUM = process.env.CHROMIUM_PATH || '/usr/bin/chromium';
+const HAVE_CHROMIUM = existsSync(CHROMIUM);
+const IN_CI = Boolean(process.env.CI) && process.env.CI !== 'false';
+if (!HAVE_CHROMIUM && !IN_CI)
+  console.warn(`console browser tests SKIPPED: no chromium at ${CHROMIUM} (apt-get install chromium)`);
+
+/** The browser's own, inside evaluate (the project's types have no DOM). */
+declare const axe: {
+  run: (o: unknown) => Promise<{ violations: { id: string; impact: string | null; nodes: unknown[] }[] }>;
+};
+const AXE_SOURCE = readFileSync(require.resolve('axe-core/axe.min.js'), 'utf8');
+
+/** The level-1 wait of the responder journey's policy: the acknowledgement must land inside it. */
+const LEVEL_WAIT_SECONDS = 20;
+
+let services: TestServices;
+let api: RunningApi;
+let worker: Worker;
+let running: Promise<void>;
+let receiver: Server;
+let browser: Browser;
+const messages: string[] = [];
+type Staff = Awaited<ReturnType<typeof seedStaff>>;
+let owner: Staff;
+let responder: Staff;
+let second: Staff;
+let auditor: Staff;
+
+interface Incident {
+  status: string;
+  acknowledgedBy: string | null;
+  timeline: { type: string; details: Record<string, unknown> }[];
+}
+const incidentOf = async (id: string) =>
+  readJson<Incident>(await fetch(`${api.url}/v1/incidents/${id}`, { headers: bearer(owner.key) }));
+
+const openIncident = async (title: string, policyId: string) => {
+  const res = await fetch(`${api.url}/v1/incidents`, {
+    method: 'POST',
+    headers: bearer(owner.key),
+    body: JSON.stringify({ title, severity: 'sev1', category: 'data-breach', escalationPolicyId: policyId }),
+  });
+  expect(res.status).toBe(202);
+  return (await readJson<{ id: string }>(res)).id;
+};
+
+/** A fresh context; `axe`: JavaScript on and the CSP bypassed so axe-core can be injected (the pages have no script). */
+const newPage = async (o: { axe?: boolean } = {}): Promise<{ page: Page; context: BrowserContext; csp: string[] }> => {
+  const context = await browser.newContext(o.axe ? { bypassCSP: true } : { javaScriptEnabled: false });
+  const page = await context.newPage();
+  const csp: string[] = [];
+  page.on('console', (m) => void (/Content Security Policy/i.test(m.text()) && csp.push(m.text())));
+  return { page, context, csp };
+};
+
+/** Serious or critical accessibility violations of the page as it is now. */
+const axeViolations = async (page: Page) => {
+  await page.addScriptTag({ content: AXE_SOURCE });
+  const result = await page.evaluate(() => axe.run({ resultTypes: ['violations'] }));
+  return result.violations.filter((v) => v.impact === 'serious' || v.impact === 'critical').map((v) => v.id);
+};
+
+const click = async (page: Page, name: string) => {
+  await Promise.all([page.waitForLoadState(), page.getByRole('button', { name, exact: true }).click()]);
+  await page.waitForLoadState();
+};
+
+const signIn = async (page: Page, key: string) => {
+  await page.getByLabel('API key').fill(key);
+  await click(page, 'Sign in');
+};
+
+describe.skipIf(!HAVE_CHROMIUM && !IN_CI)('the console in headless Chromium', () => {
+  beforeAll(async () => {
+    if (!HAVE_CHROMIUM)
+      throw new Error(`no chromium at ${CHROMIUM}: install Debian's chromium or set CHROMIUM_PATH (CI must run these)`);
+    receiver = createServer((req, res) => {
+      let body = '';
+      req.on('data', (chunk: Buffer) => (body += chunk.toString('utf8')));
+      req.on('end', () => {
+        messages.push(body);
+        res.writeHead(200).end();
+      });
+    });
+    await new Promise<void>((resolve) => receiver.listen(0, '127.0.0.1', resolve));
+    const port = await freePort();
+    services = await createTestServices({
+      config: {
+        HOST: '127.0.0.1',
+        PORT: port,
+        CUSTODIAN_PUBLIC_URL: `http://127.0.0.1:${port}`,
+        CUSTODIAN_NOTIFY_CHANNEL: 'webhook',
+        CUSTODIAN_NOTIFY_WEBHOOK_URL: `http://127.0.0.1:${(receiver.address() as AddressInfo).port}/messages`,
+        CUSTODIAN_NOTIFY_WEBHOOK_SECRET: 'a-webhook-secret-of-at-least-32-characters',
+      },
+    });
+    api = await startApi(services);
+    worker = await createTestWorker(services);
+    running = worker.run();
+    const { db } = services.database;
+    owner = await seedStaff(db, services.keyring, 'owner');
+    responder = await seedStaff(db, services.keyring, 'responder', 'responder one');
+    second = await seedStaff(db, services.keyring, 'responder', 'responder two');
+    auditor = await seedStaff(db, services.keyring, 'auditor');
+    browser = await chromium.launch({
+      executablePath: CHROMIUM,
+      args: ['--no-sandbox', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+    });
+  }, 180_000);
+  afterAll(async () => {
+    await browser?.close();
+    worker?.shutdown();
+    await running;
+    await api?.close();
+    receiver?.close();
+    await services?.close();
+  });
+
+  it('a responder follows the page’s link, signs in, acknowledges in the console, and the escalation stops', async () => {
+    const { db } = services.database;
+    const policy = await seedPolicy(db, [
+      { targets: [user(responder.userId)], waitSeconds: LEVEL_WAIT_SECONDS },
+      { targets: [user(second.userId)], waitSeconds: LEVEL_WAIT_SECONDS },
+    ]);
+    const id = await openIncident('Card numbers in an application log', policy.id);
+    const message = await waitFor(
+      async () => messages.find((m) => m.includes(id) && m.includes('/incident-ack/')),
+      'the page notification',
+    );
+    const link = /https?:\/\/[^\s"\\]+\/incident-ack\/[A-Za-z0-9._~-]+/.exec(message)![0];
+    const [firstPage] = await pagesOf(db, id);
+
+    const { page, context, csp } = await newPage();
+    expect((await page.goto(link))?.status()).toBe(200);
+    await Promise.all([
+      page.waitForLoadState(),
+      page.getByRole('link', { name: 'Open the incident in the console' }).click(),
+    ]);
+    expect(new URL(page.url()).pathname).toBe('/console/sign-in');
+    await signIn(page, responder.key);
+    expect(new URL(page.url()).pathname).toBe(`/console/incidents/${id}`);
+    expect(await page.getByRole('heading', { level: 1 }).textContent()).toContain('Card numbers in an application log');
+    expect(await page.locator('.page-row').count()).toBe(1);
+    expect(await page.locator('script').count()).toBe(0);
+
+    await click(page, 'Acknowledge');
+    const ackedAt = Date.now();
+    expect(await page.getByRole('status').textContent()).toBe('Acknowledged. The escalation has stopped.');
+    expect(await page.textContent('#incident-status')).toBe('acknowledged');
+    expect(await page.getByRole('button', { name: 'Acknowledge' }).count()).toBe(0);
+    const incident = await incidentOf(id);
+    expect(incident.acknowledgedBy).toBe(`user:${responder.userId}`);
+    expect(incident.timeline.find((e) => e.type === 'acknowledged')?.details).toMatchObject({ method: 'console' });
+
+    // A note through the console lands on the timeline with its text.
+    await page.getByLabel('Note', { exact: true }).fill('rotating the log bucket keys');
+    await click(page, 'Add note');
+    expect(await page.textContent('#timeline-list')).toContain('rotating the log bucket keys');
+
+    // The escalation stopped: past the moment level 2 would have been paged, only level 1 was.
+    expect(ackedAt).toBeLessThan(firstPage!.pagedAt.getTime() + LEVEL_WAIT_SECONDS * 1000);
+    const level2Due = firstPage!.pagedAt.getTime() + LEVEL_WAIT_SECONDS * 1000 + 3000;
+    await waitFor(async () => (Date.now() > level2Due ? true : undefined), 'the moment level 2 was due', 60_000);
+    expect((await pagesOf(db, id)).map((p) => p.level)).toEqual([1]);
+    expect(csp).toEqual([]);
+
+    // A POST without the CSRF token is refused and changes nothing.
+    const forged = await context.request.post(`${api.url}/console/incidents/${id}/notes`, {
+      form: { text: 'forged' },
+      maxRedirects: 0,
+    });
+    expect(forged.status()).toBe(403);
+    expect(await page.goto(`${api.url}/console/incidents/${id}`).then((r) => r?.status())).toBe(200);
+    expect(await page.textContent('#timeline-list')).not.toContain('forged');
+
+    // Revoking the key ends the session at once.
+    await revokeApiKey(db, responder.keyId, { actor: 'test:revoke' });
+    await page.goto(`${api.url}/console/incidents/${id}`);
+    expect(new URL(page.url()).pathname).toBe('/console/sign-in');
+    await context.close();
+  }, 120_000);
+
+  it('an owner sees no Acknowledge button, and a forged acknowledgement with a valid token is refused (403)', async () => {
+    const { db } = services.database;
+    const policy = await seedPolicy(db, [{ targets: [user(second.userId)], waitSeconds: 600 }]);
+    const id = await openIncident('Lost laptop with a customer export', policy.id);
+    await waitFor(async () => ((await pagesOf(db, id)).length ? true : undefined), 'the first page');
+    const { page, context } = await newPage({ axe: true });
+    await page.goto(`${api.url}/console`);
+    expect(await axeViolations(page)).toEqual([]);
+    await signIn(page, owner.key);
+    expect(new URL(page.url()).pathname).toBe('/console');
+    expect(await page.getByRole('link', { name: 'Audit' }).count()).toBe(0);
+    expect(await page.getByRole('link', { name: 'Lost laptop with a customer export' }).count()).toBe(1);
+    expect(await axeViolations(page)).toEqual([]);
+    await Promise.all([
+      page.waitForLoadState(),
+      page.getByRole('link', { name: 'Lost laptop with a customer export' }).click(),
+    ]);
+    expect(await page.getByRole('button', { name: 'Acknowledge' }).count()).toBe(0);
+    expect(await page.getByRole('button', { name: 'Add note' }).count()).toBe(0);
+    expect(await axeViolations(page)).toEqual([]);
+
+    const csrf = await page.locator('input[name="_csrf"]').first().getAttribute('value');
+    expect(csrf).toBeTruthy();
+    const forged = await context.request.post(`${api.url}/console/incidents/${id}/ack`, {
+      form: { _csrf: csrf! },
+      maxRedirects: 0,
+    });
+    expect(forged.status()).toBe(403);
+    expect((await incidentOf(id)).acknowledgedBy).toBeNull();
+
+    // In Chinese, by the switch.
+    await page.goto(`${api.url}/console?lang=zh-CN`);
+    expect(await page.getAttribute('html', 'lang')).toBe('zh-CN');
+    expect(await page.getByRole('heading', { level: 1 }).textContent()).toBe('今日');
+    expect(await axeViolations(page)).toEqual([]);
+    await context.close();
+  }, 120_000);
+
+  it('an auditor filters the trail and verifies the chain: the head hash shown is the stored one', async () => {
+    const { page, context } = await newPage({ axe: true });
+    await page.goto(`${api.url}/console/audit`);
+    await signIn(page, auditor.key);
+    expect(new URL(page.url()).pathname).toBe('/console/audit');
+    expect(await axeViolations(page)).toEqual([]);
+    await page.getByLabel('Action').fill('console.signed-in');
+    await click(page, 'Filter');
+    const actions = await page.locator('.audit-row td:nth-child(4)').allTextContents();
+    expect(actions.length).toBeGreaterThan(0);
+    expect(new Set(actions)).toEqual(new Set(['console.signed-in']));
+
+    await click(page, 'Verify chain');
+    expect(await page.getByRole('heading', { name: 'The chain holds.' }).count()).toBe(1);
+    const head = (await page.textContent('#head-hash'))!.trim();
+    const [row] = await services.database.db.select().from(auditLog).where(eq(auditLog.hash, head));
+    expect(row).toBeDefined();
+    expect(await axeViolations(page)).toEqual([]);
+    await context.close();
+  }, 120_000);
+});
