@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { z } from '@hono/zod-openapi';
 import { WorkflowNotFoundError } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
-import { asc, eq } from 'drizzle-orm';
+import { asc, desc, eq } from 'drizzle-orm';
 import { accessGrants, accessReviewItems, accessReviews } from '../../db/schema';
 import {
   ACCESS_DECISIONS,
@@ -37,12 +37,9 @@ const Item = z
     decision: z.enum(ACCESS_DECISIONS).nullable(),
     decidedBy: z.string().nullable(),
     decidedAt: z.iso.datetime().nullable(),
-    outcome: z
-      .string()
-      .nullable()
-      .openapi({
-        description: 'kept, revoked, not-certified, or ended (expired or revoked elsewhere); null while open',
-      }),
+    outcome: z.string().nullable().openapi({
+      description: 'kept, revoked, not-certified, or ended (expired or revoked elsewhere); null while open',
+    }),
     revokedAt: z.iso.datetime().nullable(),
     revokeReason: z.string().nullable(),
   })
@@ -82,6 +79,29 @@ const start = defineRoute({
     202: jsonResponse(z.object({ id: z.uuid(), workflowId: z.string() }), 'Started'),
     409: problemResponse('Idempotency-Key reused with another request'),
   },
+});
+
+const ReviewSummary = z
+  .object({
+    id: z.uuid(),
+    period: z.string(),
+    status: z.enum(['open', 'closed']),
+    requestedBy: z.string(),
+    startedAt: z.iso.datetime(),
+    deadlineAt: z.iso.datetime(),
+    closedAt: z.iso.datetime().nullable(),
+    summary: z.record(z.string(), z.number()).nullable(),
+  })
+  .openapi('AccessReviewSummary');
+
+const list = defineRoute({
+  roles: ['admin', 'approver', 'auditor'],
+  method: 'get',
+  path: '/access-reviews',
+  tags,
+  summary: 'Access reviews, newest first (the scheduled ones included)',
+  request: { query: z.object({ limit: z.coerce.number().int().min(1).max(200).default(50) }).strict() },
+  responses: { 200: jsonResponse(z.object({ items: z.array(ReviewSummary) }), 'The reviews') },
 });
 
 const get = defineRoute({
@@ -147,6 +167,29 @@ export const accessReviewRoutes = (services: Services) => {
         ],
       });
       return c.json({ id: started.id, workflowId: started.workflowId }, started.created ? 202 : 200);
+    }),
+
+    endpoint(list, async (c) => {
+      const rows = await db
+        .select()
+        .from(accessReviews)
+        .orderBy(desc(accessReviews.startedAt), asc(accessReviews.id))
+        .limit(c.req.valid('query').limit);
+      return c.json(
+        {
+          items: rows.map((r) => ({
+            id: r.id,
+            period: r.period,
+            status: r.status,
+            requestedBy: r.requestedBy,
+            startedAt: r.startedAt.toISOString(),
+            deadlineAt: r.deadlineAt.toISOString(),
+            closedAt: r.closedAt?.toISOString() ?? null,
+            summary: r.summary ?? null,
+          })),
+        },
+        200,
+      );
     }),
 
     endpoint(get, async (c) => {

@@ -227,6 +227,11 @@ describe('access review', () => {
     const grants = await readJson<{ items: Grant[] }>(await request(`/v1/access-grants?active=true`, admin.key));
     expect(grants.items.map((g) => g.id).sort()).toEqual([kept.id, approversOwn.id].sort());
 
+    const listed = await readJson<{ items: { id: string; status: string; summary: unknown }[] }>(
+      await request('/v1/access-reviews', reviewer1.key),
+    );
+    expect(listed.items[0]).toMatchObject({ id, status: 'closed', summary: closed.summary });
+
     // After the close a decision is refused.
     expect((await problemOf(await decide(id, reviewer2, unanswered.id, 'keep'), 409)).code).toBe(
       'access-review-closed',
