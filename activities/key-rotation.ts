@@ -281,7 +281,7 @@ export const keyRotationActivities = (d: KeyRotationDeps) => {
         const retiredRows = await tx
           .select({ version: kekVersions.version })
           .from(kekVersions)
-          .where(and(eq(kekVersions.status, 'retired'), sql`${kekVersions.retiredAt} = ${final!.completedAt}`));
+          .where(and(eq(kekVersions.status, 'retired'), eq(kekVersions.retiredAt, final!.completedAt!)));
         return {
           remaining: 0,
           evidence: {
