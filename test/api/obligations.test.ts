@@ -2,12 +2,14 @@ import { randomUUID } from 'node:crypto';
 import type { Worker } from '@temporalio/worker';
 import { and, eq, like } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { upsertSchedules } from '../../activities/schedules';
 import { auditLog, notifications } from '../../db/schema';
 import { obligationsCheckWorkflowId } from '../../domain/ids';
 import { addMonths, DEFAULT_OBLIGATIONS, type ObligationCheckResult } from '../../domain/obligations';
 import { bearer, readJson, type Problem } from '../helpers/api';
 import { seedStaff } from '../helpers/incidents';
 import { createTestApp, createTestWorker, type TestApp } from '../helpers/services';
+import { waitFor } from '../helpers/wait';
 
 interface Obligation {
   id: string;
@@ -48,6 +50,11 @@ beforeAll(async () => {
   auditor = await seedStaff(db, api.keyring, 'auditor');
 }, 120_000);
 afterAll(async () => {
+  for (const d of api?.schedules ?? [])
+    await api.temporal.schedule
+      .getHandle(d.scheduleId)
+      .delete()
+      .catch(() => {});
   worker?.shutdown();
   await running;
   await api?.close();
@@ -199,5 +206,30 @@ describe('obligations', () => {
     // Once completed, the next check owes it nothing.
     const after = await runCheck();
     expect(after).toMatchObject({ obligations: 1, overdue: 0, reminded: 1 });
+  }, 60_000);
+
+  it('runs daily from its schedule; triggered through the API it starts obligations-check and records its counts', async () => {
+    const admin = await seedStaff(api.database.db, api.keyring, 'admin');
+    const declared = api.schedules.filter((d) => d.name === 'obligations-check');
+    expect(declared[0]).toMatchObject({ workflowType: 'obligationsCheck', spec: { cron: '0 6 * * *' } });
+    await upsertSchedules({ client: api.temporal, db: api.database.db }, declared);
+    const triggered = await api.app.request('/v1/schedules/obligations-check/trigger', {
+      method: 'POST',
+      headers: bearer(admin.key),
+    });
+    expect(triggered.status).toBe(202);
+    const run = await waitFor(async () => {
+      const res = await api.app.request('/v1/schedules', { headers: bearer(admin.key) });
+      const { schedules } = await readJson<{
+        schedules: {
+          id: string;
+          lastRun: { status: string; result: { workflowId: string; result: unknown } } | null;
+        }[];
+      }>(res);
+      const lastRun = schedules.find((x) => x.id === 'obligations-check')?.lastRun;
+      return lastRun?.status === 'COMPLETED' ? lastRun : undefined;
+    }, 'the triggered run');
+    expect(run.result.workflowId).toMatch(/^obligations-check-/);
+    expect(run.result.result).toMatchObject({ obligations: expect.any(Number), failed: 0 });
   }, 60_000);
 });
