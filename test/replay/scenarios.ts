@@ -23,6 +23,7 @@ import { backupReviewScenarios } from './backup-review-scenarios';
 import { backupScenarios } from './backup-scenarios';
 import { destructionScenarios } from './destruction-scenarios';
 import { incidentScenarios, systemIncidentScenarios } from './incident-scenarios';
+import { qualityScenarios } from './quality-scenarios';
 
 export interface ScenarioContext {
   client: Client;
@@ -284,4 +285,5 @@ export const scenarios: Record<string, Record<string, Scenario>> = {
   ...backupScenarios,
   // Last: their setup changes every backup row of the recording database.
   ...backupReviewScenarios,
+  ...qualityScenarios,
 };
