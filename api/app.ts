@@ -10,6 +10,7 @@ import { DOCS_CSP, DOCS_HTML } from './docs';
 import { consentPage } from './pages/consent-page';
 import { ApiError, invalidInput, problem, toProblem } from './errors';
 import { incidentAckPage } from './pages/incident-ack-page';
+import { requestPage } from './pages/request-page';
 import { resources } from './resources';
 
 const READY_TIMEOUT_MS = 2_000;
@@ -122,6 +123,8 @@ export const createApp = (services: Services) => {
 
   // The acknowledgement link of an incident page: HTML, no API key (the signed, single-use link is the credential).
   app.route('/incident-ack', incidentAckPage(services));
+  // The subject's side of data-subject requests: file, follow, verify, download once (signed links, no API key).
+  app.route('/requests', requestPage(services));
   // The console: HTML pages behind a sign-in session (api/console).
   app.route('/console', consoleApp(services));
   app.openapi(healthz, (c) => c.json({ status: 'ok' as const }, 200));

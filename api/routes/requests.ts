@@ -2,8 +2,9 @@ import { z } from '@hono/zod-openapi';
 import { and, eq, isNull } from 'drizzle-orm';
 import { appendAudit } from '../../activities/audit';
 import { oneTimePassword, rewrapForPassword, type SealedExportFile } from '../../activities/export-crypto';
+import { requestLinkToken, requestLinkUrl } from '../../activities/request-links';
 import { listRequests, requestDetail, requestStats } from '../../activities/request-records';
-import { requestEvents, requestExports, users } from '../../db/schema';
+import { requestEvents, requestExports, subjects, users } from '../../db/schema';
 import {
   AssignBody,
   ExtendBody,
@@ -192,6 +193,24 @@ const fulfilRoute = defineRoute({
   },
 });
 
+const formLink = defineRoute({
+  roles: ['owner'],
+  method: 'post',
+  path: '/requests/form-links',
+  tags,
+  summary: 'A signed link to the subject’s request form (/requests/new?token=), for a notice or a message',
+  request: {
+    body: { required: true, content: { 'application/json': { schema: z.object({ subjectId: z.uuid() }).strict() } } },
+  },
+  responses: {
+    200: jsonResponse(
+      z.object({ url: z.string(), expiresAt: z.iso.datetime() }).openapi('RequestFormLink'),
+      'The link',
+    ),
+    400: problemResponse('No such subject'),
+  },
+});
+
 const iso = (ms: number) => new Date(ms).toISOString();
 
 export const requestActor = (p: Principal): RequestActor => ({ ...actorOf(p), role: p.role, method: 'api' });
@@ -217,6 +236,17 @@ export const requestRoutes = (services: Services) => {
   };
 
   return v1Resource(
+    endpoint(formLink, async (c) => {
+      const subjectId = c.req.valid('json').subjectId.toLowerCase();
+      const [subject] = await db.select({ id: subjects.id }).from(subjects).where(eq(subjects.id, subjectId));
+      if (!subject) throw ApiError.badRequest('no such subject', [{ path: 'subjectId', message: 'no such subject' }]);
+      const expiresAt = clock().getTime() + services.config.CUSTODIAN_REQUEST_LINK_TTL;
+      const token = requestLinkToken(keyring, 'form', { id: subjectId, expiresAt });
+      return c.json(
+        { url: requestLinkUrl(services.config.CUSTODIAN_PUBLIC_URL, 'form', token), expiresAt: iso(expiresAt) },
+        200,
+      );
+    }),
     endpoint(file, async (c) => {
       const started = await updates.file(c.req.valid('json'), {
         principal: c.var.principal,
