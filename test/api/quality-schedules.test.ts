@@ -1,0 +1,100 @@
+import type { Worker } from '@temporalio/worker';
+import { eq } from 'drizzle-orm';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { listAudit } from '../../activities/audit';
+import { upsertSchedules, type ScheduleView } from '../../activities/schedules';
+import { kekVersions, keyRotations, qualityReports, subjectKeys } from '../../db/schema';
+import { bearer, readJson, seedPrincipal } from '../helpers/api';
+import { insertSubjects } from '../helpers/campaign-subjects';
+import { createTestApp, createTestWorker, type TestApp } from '../helpers/services';
+import { waitFor } from '../helpers/wait';
+
+interface ScheduleRun {
+  workflowId: string;
+  status: string;
+  result: { schedule: string; workflowType: string; workflowId: string; result: Record<string, unknown> } | null;
+}
+type Schedule = Omit<ScheduleView, 'lastRun'> & { lastRun: ScheduleRun | null };
+
+const MINE = ['quality-check', 'key-rotation'];
+let api: TestApp;
+let worker: Worker;
+let running: Promise<void>;
+let adminKey: string;
+
+beforeAll(async () => {
+  api = await createTestApp();
+  worker = await createTestWorker(api);
+  running = worker.run();
+  ({ key: adminKey } = await seedPrincipal(api.database.db, 'admin'));
+  await upsertSchedules(
+    { client: api.temporal, db: api.database.db },
+    api.schedules.filter((s) => MINE.includes(s.name)),
+  );
+}, 120_000);
+
+afterAll(async () => {
+  for (const s of api?.schedules ?? [])
+    await api.temporal.schedule
+      .getHandle(s.scheduleId)
+      .delete()
+      .catch(() => {});
+  worker?.shutdown();
+  await running;
+  await api?.close();
+});
+
+const one = async (id: string) => {
+  const res = await api.app.request('/v1/schedules', { headers: bearer(adminKey) });
+  return (await readJson<{ schedules: Schedule[] }>(res)).schedules.find((s) => s.id === id)!;
+};
+const triggerAndWait = async (id: string) => {
+  const res = await api.app.request(`/v1/schedules/${id}/trigger`, { method: 'POST', headers: bearer(adminKey) });
+  expect(res.status).toBe(202);
+  return waitFor(
+    async () => {
+      const run = (await one(id)).lastRun;
+      return run?.status === 'COMPLETED' ? run : undefined;
+    },
+    `the triggered ${id}`,
+    120_000,
+  );
+};
+
+describe('the quality-check and key-rotation schedules', () => {
+  it('are declared weekly and every 90 days', async () => {
+    expect(await one('quality-check')).toMatchObject({ workflowType: 'qualityCheck', spec: { cron: '0 3 * * 1' } });
+    expect(await one('key-rotation')).toMatchObject({ workflowType: 'keyRotation', spec: { every: 'P90D' } });
+  });
+
+  it('a triggered quality check runs as quality-check-{id} and leaves its report', { timeout: 150_000 }, async () => {
+    await insertSubjects(api.database.db, api.keyring, 5);
+    const run = await triggerAndWait('quality-check');
+    const checkId = run.result!.result.checkId as string;
+    expect(run.result).toMatchObject({ workflowType: 'qualityCheck', workflowId: `quality-check-${checkId}` });
+    const [report] = await api.database.db.select().from(qualityReports).where(eq(qualityReports.id, checkId));
+    expect(report).toMatchObject({ status: 'completed', subjectsChecked: 5, requestedBy: 'schedule:quality-check' });
+  });
+
+  it('a triggered key rotation runs as key-rotation-{id} and leaves its evidence', { timeout: 150_000 }, async () => {
+    await insertSubjects(api.database.db, api.keyring, 5);
+    const run = await triggerAndWait('key-rotation');
+    const rotationId = run.result!.result.rotationId as string;
+    expect(run.result).toMatchObject({
+      workflowType: 'keyRotation',
+      workflowId: `key-rotation-${rotationId}`,
+      result: { toVersion: 2, retiredVersions: [1], keysRewrapped: 10, keysVerified: 10 },
+    });
+    const [rotation] = await api.database.db.select().from(keyRotations).where(eq(keyRotations.id, rotationId));
+    expect(rotation).toMatchObject({ status: 'completed', requestedBy: 'schedule:key-rotation', toVersion: 2 });
+    const keys = await api.database.db.select({ kek: subjectKeys.kekVersion }).from(subjectKeys);
+    expect(new Set(keys.map((k) => k.kek))).toEqual(new Set([2]));
+    const versions = await api.database.db.select().from(kekVersions);
+    expect(versions.map((v) => [v.version, v.status]).sort()).toEqual([
+      [1, 'retired'],
+      [2, 'active'],
+    ]);
+    const [completed] = await listAudit(api.database.db, { action: 'key-rotation.completed', limit: 1 });
+    expect(completed).toMatchObject({ targetId: rotationId, details: { keysRewrapped: 10 } });
+  });
+});
