@@ -1,21 +1,37 @@
-import { randomBytes } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import { Hono, type Context } from 'hono';
 import { deleteCookie, getCookie, setCookie } from 'hono/cookie';
 import type { JSX } from 'hono/jsx/jsx-runtime';
+import { desc, inArray } from 'drizzle-orm';
 import { z } from 'zod';
 import { listAudit } from '../../activities/audit';
 import { incidentDetail } from '../../activities/incident-records';
+import { viewSchedule } from '../../activities/schedules';
 import { findPrincipal } from '../../activities/users';
+import { backups, restoreTests } from '../../db/schema';
+import { DomainError } from '../../domain/errors';
 import { WORK_STATUSES } from '../../domain/incident';
 import type { Services } from '../../runtime/services';
 import { ackUpdate, noteUpdate, statusUpdate } from '../../workflows/incident';
-import { ApiError, loggableError } from '../errors';
+import { ApiError, fromDomain, loggableError } from '../errors';
 import { incidentUpdates } from '../incident-updates';
 import { incidentActor } from '../routes/incidents';
 import { verifyWithCheckpoints } from '../routes/audit';
+import { startRestoreTest } from '../routes/backups';
+import { scheduleActions } from '../routes/schedules';
 import { can, type Capability } from './capabilities';
 import type { View } from './layout';
-import { AuditPage, IncidentPage, ProblemPage, SignInPage, TodayPage, type AuditFilters } from './pages';
+import {
+  AuditPage,
+  BackupsPage,
+  IncidentPage,
+  ProblemPage,
+  SchedulesPage,
+  SignInPage,
+  TodayPage,
+  type AuditFilters,
+  type BackupRow,
+} from './pages';
 import { endSession, findSession, sameSecret, startSession, type ConsoleSession } from './sessions';
 import { CONSOLE_CSP, CONSOLE_CSS, CONSOLE_CSS_ETAG } from './style';
 import { CONSOLE_TEXT, pickLanguage, type ConsoleText } from './text';
@@ -265,6 +281,93 @@ export const consoleApp = (services: Services) => {
   };
   app.get('/audit', (c) => auditPage(c, false));
   app.get('/audit/verify', (c) => auditPage(c, true));
+
+  /** A refusal as a page: the API's status and code; anything else is the onError 500. */
+  const refused = (c: Context<ConsoleEnv>, err: unknown) => {
+    const e = err instanceof DomainError ? fromDomain(err) : err;
+    if (!(e instanceof ApiError)) throw err;
+    if (e.status === 404) return problemPage(c, 404, 'not-found');
+    if (e.status === 403) return problemPage(c, 403, 'forbidden');
+    if (e.status === 400) return problemPage(c, 400, 'bad-form', e.message);
+    return problemPage(c, 409, 'conflict', e.code);
+  };
+
+  app.get('/backups', async (c) => {
+    if (!allowed(c, 'viewBackups')) return problemPage(c, 403, 'forbidden');
+    const list = await db.select().from(backups).orderBy(desc(backups.startedAt), desc(backups.id)).limit(50);
+    const ids = list.map((b) => b.id);
+    const tests = ids.length
+      ? await db
+          .select()
+          .from(restoreTests)
+          .where(inArray(restoreTests.backupId, ids))
+          .orderBy(desc(restoreTests.startedAt))
+      : [];
+    const latest = new Map<string, (typeof tests)[number]>();
+    for (const test of tests) if (!latest.has(test.backupId)) latest.set(test.backupId, test);
+    const rows: BackupRow[] = list.map((b) => {
+      const test = latest.get(b.id);
+      return {
+        id: b.id,
+        kind: b.kind,
+        status: b.status,
+        startedAt: b.startedAt,
+        sizeBytes: b.sizeBytes,
+        durationMs: b.durationMs,
+        test: test
+          ? {
+              status: test.status,
+              finishedAt: test.finishedAt,
+              rtoMs: test.rtoMs,
+              rpoMs: test.rpoMs,
+              reasons: test.reasons,
+            }
+          : null,
+      };
+    });
+    const v = c.get('view');
+    const flash = c.req.query('done') === 'test' ? v.t.backups.testStarted : undefined;
+    // One key per rendering: a form sent twice (a double click, a resend) starts one restore test.
+    return render(c, 200, <BackupsPage v={v} rows={rows} formKey={randomUUID()} {...(flash && { flash })} />);
+  });
+
+  app.post('/backups/:id/restore-tests', async (c) => {
+    if (!allowed(c, 'restoreTest')) return problemPage(c, 403, 'forbidden');
+    const id = Uuid.safeParse(c.req.param('id'));
+    if (!id.success) return problemPage(c, 404, 'not-found');
+    const key = z.uuid().safeParse((await formOf(c)).idempotencyKey);
+    try {
+      await startRestoreTest(services, c.get('session')!.principal, id.data, key.success ? key.data : undefined);
+    } catch (err) {
+      return refused(c, err);
+    }
+    return c.redirect('/console/backups?done=test', 303);
+  });
+
+  const schedules = scheduleActions(services);
+  app.get('/schedules', async (c) => {
+    if (!allowed(c, 'viewSchedules')) return problemPage(c, 403, 'forbidden');
+    const views = await Promise.all(services.schedules.map((s) => viewSchedule(services.temporal, s)));
+    const v = c.get('view');
+    const done = c.req.query('done');
+    const flash = done === 'triggered' ? v.t.schedules.triggered : done === 'saved' ? v.t.schedules.saved : undefined;
+    return render(c, 200, <SchedulesPage v={v} views={views} {...(flash && { flash })} />);
+  });
+
+  app.post('/schedules/:name/:action{pause|resume|trigger}', async (c) => {
+    const action = c.req.param('action');
+    if (!allowed(c, action === 'trigger' ? 'triggerSchedule' : 'changeSchedule'))
+      return problemPage(c, 403, 'forbidden');
+    const principal = c.get('session')!.principal;
+    const name = c.req.param('name');
+    try {
+      if (action === 'trigger') await schedules.trigger(principal, name);
+      else await schedules.edit(principal, name, { paused: action === 'pause' });
+    } catch (err) {
+      return refused(c, err);
+    }
+    return c.redirect(`/console/schedules?done=${action === 'trigger' ? 'triggered' : 'saved'}`, 303);
+  });
 
   app.all('*', (c) => problemPage(c, 404, 'not-found'));
   return app;

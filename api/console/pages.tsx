@@ -1,5 +1,6 @@
 import type { FC } from 'hono/jsx';
 import type { AuditVerification } from '../../activities/audit-verify';
+import type { ScheduleView } from '../../activities/schedules';
 import type { incidentDetail } from '../../activities/incident-records';
 import type { AuditRecord } from '../../domain/audit';
 import { WORK_STATUSES } from '../../domain/incident';
@@ -385,6 +386,165 @@ export const AuditPage: FC<{
             <a href={older}>{t.older}</a>
           </p>
         ) : null}
+      </section>
+    </Layout>
+  );
+};
+
+export interface BackupRow {
+  id: string;
+  kind: string;
+  status: string;
+  startedAt: Date;
+  sizeBytes: number | null;
+  durationMs: number | null;
+  test: {
+    status: string;
+    finishedAt: Date | null;
+    rtoMs: number | null;
+    rpoMs: number | null;
+    reasons: Record<string, unknown>[];
+  } | null;
+}
+
+/** Backups that hold something to restore: the API's restore-test route refuses the others (409). */
+const RESTORABLE = new Set(['completed', 'verified', 'restore-test-failed']);
+
+export const BackupsPage: FC<{ v: View; rows: BackupRow[]; flash?: string; problem?: string; formKey: string }> = ({
+  v,
+  rows,
+  flash,
+  problem,
+  formKey,
+}) => {
+  const t = v.t.backups;
+  const date = formatDate(v.lang);
+  const mayTest = can(v.user!.role, 'restoreTest');
+  return (
+    <Layout v={v} title={t.title}>
+      <Flash text={flash} />
+      <Problem text={problem} />
+      <section>
+        <table>
+          <thead>
+            <tr>
+              <th scope="col">{t.started}</th>
+              <th scope="col">{t.status}</th>
+              <th scope="col">{t.size}</th>
+              <th scope="col">{t.duration}</th>
+              <th scope="col">{t.test}</th>
+              <th scope="col">
+                {t.rto} / {t.rpo}
+              </th>
+              {mayTest ? <td /> : null}
+            </tr>
+          </thead>
+          <tbody>
+            {rows.map((b) => (
+              <tr class="backup-row" id={`backup-${b.id}`}>
+                <td>
+                  {date(b.startedAt)} <span class="mono">({b.kind})</span>
+                </td>
+                <td>{b.status}</td>
+                <td>{formatBytes(b.sizeBytes)}</td>
+                <td>{b.durationMs === null ? '' : formatDuration(b.durationMs)}</td>
+                <td class="restore-test">
+                  {b.test
+                    ? `${b.test.status}${b.test.finishedAt ? ` · ${date(b.test.finishedAt)}` : ''}${
+                        b.test.reasons.length ? ` · ${b.test.reasons.map((r) => String(r.code)).join(', ')}` : ''
+                      }`
+                    : v.t.today.notTested}
+                </td>
+                <td>
+                  {b.test?.rtoMs != null ? formatDuration(b.test.rtoMs) : ''}
+                  {b.test?.rpoMs != null ? ` / ${formatDuration(b.test.rpoMs)}` : ''}
+                </td>
+                {mayTest ? (
+                  <td>
+                    {b.kind === 'data' && RESTORABLE.has(b.status) ? (
+                      <form method="post" action={`/console/backups/${b.id}/restore-tests`}>
+                        <Csrf v={v} />
+                        <input type="hidden" name="idempotencyKey" value={formKey} />
+                        <button type="submit">{t.testNow}</button>
+                      </form>
+                    ) : null}
+                  </td>
+                ) : null}
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      </section>
+    </Layout>
+  );
+};
+
+export const SchedulesPage: FC<{ v: View; views: ScheduleView[]; flash?: string; problem?: string }> = ({
+  v,
+  views,
+  flash,
+  problem,
+}) => {
+  const t = v.t.schedules;
+  const date = formatDate(v.lang);
+  const mayChange = can(v.user!.role, 'changeSchedule');
+  const mayTrigger = can(v.user!.role, 'triggerSchedule');
+  return (
+    <Layout v={v} title={t.title}>
+      <Flash text={flash} />
+      <Problem text={problem} />
+      <section>
+        <table>
+          <thead>
+            <tr>
+              <th scope="col">{t.name}</th>
+              <th scope="col">{v.t.backups.status}</th>
+              <th scope="col">{t.next}</th>
+              <th scope="col">{t.last}</th>
+              <td />
+            </tr>
+          </thead>
+          <tbody>
+            {views.map((s) => (
+              <tr class="schedule-row" id={`schedule-${s.id}`}>
+                <td>
+                  <strong>{s.id}</strong>
+                  <br />
+                  <span class="mono">{s.spec ? ('cron' in s.spec ? s.spec.cron : s.spec.every) : '—'}</span>
+                </td>
+                <td class="schedule-state">{s.paused ? t.paused : s.created ? t.active : '—'}</td>
+                <td>
+                  {s.nextRuns.slice(0, 2).map((r) => (
+                    <div>{date(r)}</div>
+                  ))}
+                </td>
+                <td>
+                  {s.lastRun
+                    ? `${s.lastRun.status} · ${date(s.lastRun.startedAt)}${s.lastRun.failureType ? ` · ${s.lastRun.failureType}` : ''}`
+                    : v.t.never}
+                </td>
+                <td>
+                  {mayChange && s.created ? (
+                    <form method="post" action={`/console/schedules/${s.id}/${s.paused ? 'resume' : 'pause'}`}>
+                      <Csrf v={v} />
+                      <button type="submit" aria-label={`${s.paused ? t.resume : t.pause} ${s.id}`}>
+                        {s.paused ? t.resume : t.pause}
+                      </button>
+                    </form>
+                  ) : null}
+                  {mayTrigger && s.created ? (
+                    <form method="post" action={`/console/schedules/${s.id}/trigger`}>
+                      <Csrf v={v} />
+                      <button type="submit" aria-label={`${t.trigger} ${s.id}`}>
+                        {t.trigger}
+                      </button>
+                    </form>
+                  ) : null}
+                </td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
       </section>
     </Layout>
   );

@@ -14,7 +14,7 @@ import { backupWorkflowId, restoreTestWorkflowId } from '../../domain/ids';
 import type { Services } from '../../runtime/services';
 import type { backup as backupWorkflow } from '../../workflows/backup';
 import type { restoreTest as restoreTestWorkflow } from '../../workflows/restore-test';
-import { actorOf, defineRoute, endpoint, jsonResponse, v1Resource } from '../auth';
+import { actorOf, defineRoute, endpoint, jsonResponse, v1Resource, type Principal } from '../auth';
 import { ApiError, problemResponse } from '../errors';
 import { IdParam } from '../params';
 import { IdempotencyHeaders, requestHash, startProcess } from '../processes';
@@ -170,6 +170,39 @@ const summary = (b: BackupRow): z.infer<typeof BackupSummary> => ({
       : null,
 });
 
+/**
+ * Starts a restore test of a backup as `principal` (POST /v1/backups/{id}/restore-tests and the console's button):
+ * 404 for no such backup, 409 while there is nothing to restore; `Idempotency-Key` honoured as for every start.
+ */
+export const startRestoreTest = async (
+  services: Services,
+  principal: Principal,
+  id: string,
+  idempotencyKey: string | undefined,
+) => {
+  const [b] = await services.database.db.select().from(backups).where(eq(backups.id, id));
+  if (!b) throw ApiError.notFound(`backup ${id}`);
+  if (!['completed', 'verified', 'restore-test-failed'].includes(b.status))
+    throw ApiError.conflict(`backup-${b.status}`, `backup ${id} is ${b.status}: there is nothing to restore`);
+  const restoreTestId = randomUUID();
+  const input: RestoreTestInput = {
+    restoreTestId,
+    backupId: id,
+    trigger: 'api',
+    requestedBy: actorOf(principal).actor,
+  };
+  return startProcess<typeof restoreTestWorkflow>(services, principal, {
+    route: `POST /v1/backups/${id}/restore-tests`,
+    idempotencyKey,
+    requestHash: requestHash({ backupId: id }),
+    workflowType: 'restoreTest',
+    id: restoreTestId,
+    workflowId: restoreTestWorkflowId,
+    targetType: 'restore-test',
+    args: [input],
+  });
+};
+
 export const backupRoutes = (services: Services) => {
   const { db } = services.database;
   return v1Resource(
@@ -270,27 +303,7 @@ export const backupRoutes = (services: Services) => {
     }),
     endpoint(testNow, async (c) => {
       const { id } = c.req.valid('param');
-      const [b] = await db.select().from(backups).where(eq(backups.id, id));
-      if (!b) throw ApiError.notFound(`backup ${id}`);
-      if (!['completed', 'verified', 'restore-test-failed'].includes(b.status))
-        throw ApiError.conflict(`backup-${b.status}`, `backup ${id} is ${b.status}: there is nothing to restore`);
-      const restoreTestId = randomUUID();
-      const input: RestoreTestInput = {
-        restoreTestId,
-        backupId: id,
-        trigger: 'api',
-        requestedBy: actorOf(c.var.principal).actor,
-      };
-      const started = await startProcess<typeof restoreTestWorkflow>(services, c.var.principal, {
-        route: `POST /v1/backups/${id}/restore-tests`,
-        idempotencyKey: c.req.valid('header')['idempotency-key'],
-        requestHash: requestHash({ backupId: id }),
-        workflowType: 'restoreTest',
-        id: restoreTestId,
-        workflowId: restoreTestWorkflowId,
-        targetType: 'restore-test',
-        args: [input],
-      });
+      const started = await startRestoreTest(services, c.var.principal, id, c.req.valid('header')['idempotency-key']);
       return c.json({ id: started.id, backupId: id, workflowId: started.workflowId }, started.created ? 202 : 200);
     }),
   );

@@ -3,9 +3,9 @@ import { z } from '@hono/zod-openapi';
 import { appendAudit } from '../../activities/audit';
 import { patchSchedule, triggerSchedule, viewSchedule } from '../../activities/schedules';
 import { DomainError } from '../../domain/errors';
-import { SCHEDULE_PATCH_FIELDS, refineSchedulePatch } from '../../domain/schedules';
+import { SCHEDULE_PATCH_FIELDS, refineSchedulePatch, type SchedulePatch } from '../../domain/schedules';
 import type { Services } from '../../runtime/services';
-import { actorOf, defineRoute, endpoint, jsonResponse, v1Resource } from '../auth';
+import { actorOf, defineRoute, endpoint, jsonResponse, v1Resource, type Principal } from '../auth';
 import { ApiError, problemResponse } from '../errors';
 
 const ScheduleName = z.object({
@@ -98,21 +98,20 @@ const trigger = defineRoute({
   },
 });
 
-export const scheduleRoutes = ({ database: { db }, temporal, schedules, clock }: Services) => {
+/**
+ * Changing and triggering a schedule as `principal`, audited: PATCH /v1/schedules/{id}, POST .../trigger and the
+ * console's Pause/Resume and Run-now buttons all come here. 404 for an undeclared name; 400 naming cron or every.
+ */
+export const scheduleActions = ({ database: { db }, temporal, schedules, clock }: Services) => {
   const declared = (name: string) => {
     const schedule = schedules.find((s) => s.name === name);
     if (!schedule) throw ApiError.notFound(`schedule ${name}`);
     return schedule;
   };
-
-  return v1Resource(
-    endpoint(list, async (c) =>
-      c.json({ schedules: await Promise.all(schedules.map((s) => viewSchedule(temporal, s))) }, 200),
-    ),
-
-    endpoint(edit, async (c) => {
-      const schedule = declared(c.req.valid('param').id);
-      const patch = c.req.valid('json');
+  return {
+    declared,
+    async edit(principal: Principal, name: string, patch: SchedulePatch) {
+      const schedule = declared(name);
       try {
         await patchSchedule(temporal, schedule, patch);
       } catch (err) {
@@ -123,7 +122,7 @@ export const scheduleRoutes = ({ database: { db }, temporal, schedules, clock }:
         throw err;
       }
       await appendAudit(db, {
-        ...actorOf(c.var.principal),
+        ...actorOf(principal),
         action: 'schedule.updated',
         targetType: 'schedule',
         targetId: schedule.name,
@@ -137,22 +136,35 @@ export const scheduleRoutes = ({ database: { db }, temporal, schedules, clock }:
         },
         idempotencyKey: `schedule:${schedule.name}:updated:${randomUUID()}`,
       });
-      return c.json(await viewSchedule(temporal, schedule), 200);
-    }),
-
-    endpoint(trigger, async (c) => {
-      const schedule = declared(c.req.valid('param').id);
+      return viewSchedule(temporal, schedule);
+    },
+    async trigger(principal: Principal, name: string) {
+      const schedule = declared(name);
       const triggeredAt = clock().toISOString();
       await triggerSchedule(temporal, schedule);
       await appendAudit(db, {
-        ...actorOf(c.var.principal),
+        ...actorOf(principal),
         action: 'schedule.triggered',
         targetType: 'schedule',
         targetId: schedule.name,
         details: { scheduleId: schedule.scheduleId },
         idempotencyKey: `schedule:${schedule.name}:triggered:${randomUUID()}`,
       });
-      return c.json({ id: schedule.name, scheduleId: schedule.scheduleId, triggeredAt }, 202);
-    }),
+      return { id: schedule.name, scheduleId: schedule.scheduleId, triggeredAt };
+    },
+  };
+};
+
+export const scheduleRoutes = (services: Services) => {
+  const { temporal, schedules } = services;
+  const actions = scheduleActions(services);
+  return v1Resource(
+    endpoint(list, async (c) =>
+      c.json({ schedules: await Promise.all(schedules.map((s) => viewSchedule(temporal, s))) }, 200),
+    ),
+    endpoint(edit, async (c) =>
+      c.json(await actions.edit(c.var.principal, c.req.valid('param').id, c.req.valid('json')), 200),
+    ),
+    endpoint(trigger, async (c) => c.json(await actions.trigger(c.var.principal, c.req.valid('param').id), 202)),
   );
 };

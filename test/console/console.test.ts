@@ -6,8 +6,10 @@ import { pickLanguage } from '../../api/console/text';
 import { auditLog, consoleSessions } from '../../db/schema';
 import { seedPrincipal, type OpenApiDocument } from '../helpers/api';
 import { createTestApp, type TestApp } from '../helpers/services';
+import { hidden, request, signIn as signInTo, type Jar } from './session';
 
 let api: TestApp;
+const signIn = (key: string, app = api) => signInTo(app, key);
 let tlsApi: TestApp;
 let now = new Date('2026-03-01T08:00:00Z');
 const clock = () => now;
@@ -27,42 +29,6 @@ afterAll(async () => {
   await tlsApi?.close();
   await api?.close();
 });
-
-type Jar = Map<string, string>;
-const cookieHeader = (jar: Jar) => [...jar].map(([k, v]) => `${k}=${v}`).join('; ');
-const absorb = (jar: Jar, res: Response) => {
-  for (const line of res.headers.getSetCookie()) {
-    const [pair] = line.split(';');
-    const [name, value] = pair!.split('=') as [string, string];
-    if (/max-age=0/i.test(line) || value === '') jar.delete(name);
-    else jar.set(name, value);
-  }
-};
-const request = async (app: TestApp, jar: Jar, path: string, init: { form?: Record<string, string> } = {}) => {
-  const res = await app.app.request(path, {
-    method: init.form ? 'POST' : 'GET',
-    headers: {
-      cookie: cookieHeader(jar),
-      ...(init.form && { 'content-type': 'application/x-www-form-urlencoded' }),
-    },
-    ...(init.form && { body: new URLSearchParams(init.form).toString() }),
-  });
-  absorb(jar, res);
-  return res;
-};
-const hidden = (html: string, name: string) => new RegExp(`name="${name}" value="([^"]*)"`).exec(html)?.[1];
-
-/** Signs in with the key; returns the jar holding the session cookie and the session's CSRF token. */
-const signIn = async (key: string, app = api) => {
-  const jar: Jar = new Map();
-  const form = await request(app, jar, '/console/sign-in');
-  const pre = hidden(await form.text(), '_csrf')!;
-  const res = await request(app, jar, '/console/sign-in', { form: { _csrf: pre, key, next: '/console' } });
-  expect(res.status).toBe(303);
-  const today = await request(app, jar, '/console');
-  expect(today.status).toBe(200);
-  return { jar, csrf: hidden(await today.text(), '_csrf')!, setCookie: res.headers.getSetCookie() };
-};
 
 describe('console sign-in and sessions', () => {
   it('sends an anonymous reader to sign in, and back where they were after it', async () => {
