@@ -198,7 +198,10 @@ export interface DestructionEvent {
   apiKeyId?: string;
   details?: Record<string, unknown>;
   patch: Partial<
-    Pick<typeof destructions.$inferInsert, 'status' | 'approvals' | 'outcome' | 'autoApproved'> & {
+    Pick<
+      typeof destructions.$inferInsert,
+      'status' | 'approvals' | 'outcome' | 'autoApproved' | 'subjectsDestroyed' | 'keysDestroyed' | 'fieldRowsDeleted'
+    > & {
       approvalDeadline: number;
       graceUntil: number;
       finished: boolean;

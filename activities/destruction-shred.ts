@@ -5,9 +5,8 @@ import type { Db } from '../db/client';
 import { destructionWorkflowId } from '../domain/ids';
 import type { Keyring } from '../runtime/keyring';
 import { appendAudit } from './audit';
-import { execution } from './destruction-records';
+import { execution, recordDestructionEvent } from './destruction-records';
 import { externalRefTombstone, TOMBSTONE_PREFIX } from './destruction-tombstone';
-import { dataKeys } from './keys';
 import { pgArray } from './subject-writer';
 
 /** Where the first batch starts: before every UUID. */
@@ -76,18 +75,38 @@ const shredBatch = async (
         insert into destruction_batches (destruction_id, start_after, last_subject_id, subjects, keys, field_rows, key_ids_sha256)
         values (${destructionId}, ${startAfter}, ${lastSubjectId}, 0, 0, 0, '') on conflict do nothing returning 1`);
       if (claimed.length === 0) throw new BatchAlreadyCommitted();
-      const locked = [
-        ...(await tx.execute<{ id: string; external_ref: string; legal_hold: boolean; status: string }>(sql`
-          select id, external_ref, legal_hold, status from subjects
-          where id = any(${pgArray(targets.map((t) => t.subject_id))}::uuid[]) order by id for update`)),
-      ];
-      const byId = new Map(locked.map((s) => [s.id, s]));
-      const eligible = targets.filter((t) => {
-        const s = byId.get(t.subject_id);
-        return s && !s.legal_hold && (t.fields !== null || s.status !== 'destroyed');
-      });
-      const whole = eligible.filter((t) => t.fields === null).map((t) => t.subject_id);
-      const partial = eligible.filter((t) => t.fields !== null);
+      const wholeTargets = targets.filter((t) => t.fields === null).map((t) => t.subject_id);
+      const partialTargets = targets.filter((t) => t.fields !== null);
+      // Whole subjects: the tombstone update re-checks hold and status under its row lock (a hold committed first
+      // wins; one committed later finds the subject destroyed), so no separate locking pass is needed.
+      const current = wholeTargets.length
+        ? [
+            ...(await tx.execute<{ id: string; external_ref: string }>(sql`
+              select id, external_ref from subjects
+              where id = any(${pgArray(wholeTargets)}::uuid[]) and not legal_hold and status <> 'destroyed'`)),
+          ]
+        : [];
+      const whole = current.length
+        ? [
+            ...(await tx.execute<{ id: string }>(sql`
+              update subjects s set status = 'destroyed', external_ref = u.ref, retention_until = null, updated_at = now()
+              from unnest(${pgArray(current.map((c) => c.id))}::uuid[], ${pgArray(current.map((c) => c.external_ref))}::text[],
+                ${pgArray(current.map((c) => externalRefTombstone(d.keyring, c.external_ref)))}::text[]) as u(id, old, ref)
+              where s.id = u.id and s.external_ref = u.old and not s.legal_hold and s.status <> 'destroyed'
+              returning s.id`)),
+          ].map((r) => r.id)
+        : [];
+      const partialIds = new Set(
+        partialTargets.length
+          ? [
+              ...(await tx.execute<{ id: string }>(sql`
+                select id from subjects where id = any(${pgArray(partialTargets.map((t) => t.subject_id))}::uuid[])
+                  and not legal_hold and status <> 'destroyed' for update`)),
+            ].map((r) => r.id)
+          : [],
+      );
+      const partial = partialTargets.filter((t) => partialIds.has(t.subject_id));
+      const eligible = whole.length + partial.length;
       const keys = whole.length
         ? [
             ...(await tx.execute<{ subject_id: string; key_version: number }>(sql`
@@ -106,15 +125,10 @@ const shredBatch = async (
               ${pgArray(partial.map((t) => t.fields!.join(',')))}::text[]) as u(id, fields)
             where f.subject_id = u.id and f.field = any(string_to_array(u.fields, ','))`)
         ).count;
-      if (whole.length)
-        await tx.execute(sql`
-          update subjects s set status = 'destroyed', external_ref = u.ref, retention_until = null, updated_at = now()
-          from unnest(${pgArray(whole)}::uuid[], ${pgArray(whole.map((id) => externalRefTombstone(d.keyring, byId.get(id)!.external_ref)))}::text[]) as u(id, ref)
-          where s.id = u.id`);
       const keyIds = keys.map((k) => `${k.subject_id}:${k.key_version}`).sort();
       const row: BatchRow = {
         lastSubjectId,
-        subjects: eligible.length,
+        subjects: eligible,
         keys: keys.length,
         fieldRows,
         keyIdsSha256: createHash('sha256').update(keyIds.join('\n')).digest('hex'),
@@ -129,7 +143,7 @@ const shredBatch = async (
         targetType: 'destruction',
         targetId: destructionId,
         ...run,
-        details: { startAfter, ...row, skippedHeld: targets.length - eligible.length },
+        details: { startAfter, ...row, skipped: targets.length - eligible },
         idempotencyKey: `${destructionWorkflowId(destructionId)}:batch:${startAfter}`,
       });
       return row;
@@ -154,6 +168,13 @@ export const shredDestruction = async (
   destructionId: string,
   batchSize: number,
 ): Promise<ShredTotals> => {
+  await recordDestructionEvent(d.db, {
+    destructionId,
+    step: 'destroying',
+    action: 'destruction.destroying',
+    actor: 'system',
+    patch: { status: 'destroying' },
+  });
   const totals = { subjects: 0, keys: 0, fieldRows: 0, batches: 0 };
   const digest = createHash('sha256');
   for (let startAfter = FIRST_BATCH; ;) {
@@ -167,11 +188,21 @@ export const shredDestruction = async (
     startAfter = batch.lastSubjectId;
     Context.current().heartbeat({ startAfter, ...totals });
   }
-  await d.db.execute(sql`
-    update destructions set subjects_destroyed = ${totals.subjects}, keys_destroyed = ${totals.keys},
-      field_rows_deleted = ${totals.fieldRows}, updated_at = now()
-    where id = ${destructionId}`);
-  return { ...totals, keyIdsSha256: digest.digest('hex') };
+  const keyIdsSha256 = digest.digest('hex');
+  await recordDestructionEvent(d.db, {
+    destructionId,
+    step: 'verifying',
+    action: 'destruction.verifying',
+    actor: 'system',
+    details: { ...totals, keyIdsSha256 },
+    patch: {
+      status: 'verifying',
+      subjectsDestroyed: totals.subjects,
+      keysDestroyed: totals.keys,
+      fieldRowsDeleted: totals.fieldRows,
+    },
+  });
+  return { ...totals, keyIdsSha256 };
 };
 
 export interface Verification {
@@ -191,43 +222,40 @@ export interface Verification {
  * Sanitization validation over every target: no wrapped key remains (the key store returns none, so no value can be
  * decrypted), no field row of the scope remains, each whole subject is a tombstone. Held targets are reported apart.
  */
-export const verifyDestruction = async (
-  d: { db: Db; keyring: Keyring },
-  destructionId: string,
-): Promise<Verification> => {
+export const verifyDestruction = async (d: { db: Db }, destructionId: string): Promise<Verification> => {
   const [row] = await d.db.execute<{
     checked: number;
     held: number;
     keys_remaining: number;
+    decryptable: number;
     field_rows_remaining: number;
     not_tombstoned: number;
   }>(sql`
-    select count(*)::int as checked,
-      count(*) filter (where s.legal_hold and (t.fields is not null or s.status <> 'destroyed'))::int as held,
-      coalesce(sum((select count(*) from subject_keys k where k.subject_id = t.subject_id and t.fields is null and not s.legal_hold)), 0)::int as keys_remaining,
-      coalesce(sum((select count(*) from subject_fields f where f.subject_id = t.subject_id and not s.legal_hold
-        and (t.fields is null or f.field = any(t.fields)))), 0)::int as field_rows_remaining,
-      count(*) filter (where t.fields is null and not s.legal_hold
-        and (s.status <> 'destroyed' or s.external_ref not like ${`${TOMBSTONE_PREFIX}%`}))::int as not_tombstoned
-    from destruction_targets t join subjects s on s.id = t.subject_id
-    where t.destruction_id = ${destructionId}`);
-  const destroyed = [
-    ...(await d.db.execute<{ subject_id: string }>(sql`
-      select t.subject_id from destruction_targets t join subjects s on s.id = t.subject_id
-      where t.destruction_id = ${destructionId} and t.fields is null and s.status = 'destroyed'`)),
-  ].map((r) => r.subject_id);
-  const decryptable = (await dataKeys(d).loadDataKeys(destroyed)).size;
+    with t as materialized (
+      select t.subject_id, t.fields, s.legal_hold, s.status, s.external_ref
+      from destruction_targets t join subjects s on s.id = t.subject_id
+      where t.destruction_id = ${destructionId}),
+    k as (select t.subject_id, t.status from subject_keys k join t on k.subject_id = t.subject_id
+      where t.fields is null and not t.legal_hold)
+    select (select count(*) from t)::int as checked,
+      (select count(*) from t where legal_hold and (fields is not null or status <> 'destroyed'))::int as held,
+      (select count(*) from k)::int as keys_remaining,
+      (select count(distinct subject_id) from k where status = 'destroyed')::int as decryptable,
+      (select count(*) from subject_fields f join t on f.subject_id = t.subject_id
+        where not t.legal_hold and (t.fields is null or f.field = any(t.fields)))::int as field_rows_remaining,
+      (select count(*) from t where fields is null and not legal_hold
+        and (status <> 'destroyed' or external_ref not like ${`${TOMBSTONE_PREFIX}%`}))::int as not_tombstoned`);
   const v = {
     checked: row!.checked,
     heldAtShred: row!.held,
     keysRemaining: row!.keys_remaining,
     fieldRowsRemaining: row!.field_rows_remaining,
-    decryptable,
+    decryptable: row!.decryptable,
     notTombstoned: row!.not_tombstoned,
   };
   return {
     method:
-      'every target: key-store lookup (no data key, so no value decrypts), field rows of the scope counted, tombstone checked',
+      'every target: key-store lookup (no wrapped data key left, so no value decrypts), field rows of the scope counted, tombstone checked',
     passed: v.keysRemaining === 0 && v.fieldRowsRemaining === 0 && v.decryptable === 0 && v.notTombstoned === 0,
     ...v,
   };

@@ -15,6 +15,7 @@ import { auditBenchmark } from './audit';
 import { campaignBenchmark } from './campaign';
 import { backupBenchmark } from './backup';
 import { consentMemoryBenchmark } from './consent-memory';
+import { destructionBenchmark } from './destruction';
 import { formatMemory, formatResult, isMemoryResult, type MemoryResult, type ScenarioResult } from './harness';
 import { importBenchmark } from './import';
 import { incidentBenchmark } from './incidents';
@@ -28,6 +29,7 @@ const scenarios: Record<string, (ctx: { databaseUrl: string }) => Promise<Result
   'consent-memory': consentMemoryBenchmark,
   backup: backupBenchmark,
   incidents: incidentBenchmark,
+  destruction: destructionBenchmark,
 };
 
 const only = process.argv.slice(2);

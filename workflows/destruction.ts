@@ -38,8 +38,7 @@ export const shredIo = {
   retry: { maximumAttempts: 50, nonRetryableErrorTypes: DESTRUCTION_NON_RETRYABLE },
 } satisfies ActivityOptions;
 
-const { openDestruction, recordDestructionEvent, verifyDestruction, issueDestructionCertificate } =
-  proxyActivities<Activities>(io);
+const { openDestruction, recordDestructionEvent, certifyDestruction } = proxyActivities<Activities>(io);
 const { shredDestruction } = proxyActivities<Activities>(shredIo);
 
 export interface ApprovalResult {
@@ -190,42 +189,31 @@ export async function destruction(input: DestructionInput): Promise<DestructionO
   if (state.cancelled) return cancelled();
 
   state.status = 'destroying';
-  await record('destroying', 'destruction.destroying', { status: 'destroying' });
   const destroyedFrom = Date.now();
   const shred = await shredDestruction({
     destructionId: id,
     ...(input.batchSize ? { batchSize: input.batchSize } : {}),
   });
-  const destroyedTo = Date.now();
-
   state.status = 'verifying';
-  await record('verifying', 'destruction.verifying', { status: 'verifying' }, undefined, {
-    subjects: shred.subjects,
-    keys: shred.keys,
-    fieldRows: shred.fieldRows,
+  const certified = await certifyDestruction({
+    destructionId: id,
+    certificateId: uuid4(),
+    shred,
+    destroyedFrom,
+    destroyedTo: Date.now(),
   });
-  const verification = await verifyDestruction({ destructionId: id });
-  if (!verification.passed) {
+  if (!certified.certificateId) {
     state.status = 'failed';
     await record(
       'failed',
       'destruction.verification-failed',
       { status: 'failed', outcome: 'verification failed', finished: true },
       undefined,
-      {
-        ...verification,
-      },
+      { ...certified.verification },
     );
     return { destructionId: id, status: 'failed', subjectsDestroyed: shred.subjects };
   }
-  const issued = await issueDestructionCertificate({
-    destructionId: id,
-    certificateId: uuid4(),
-    shred,
-    verification,
-    destroyedFrom,
-    destroyedTo,
-  });
+  const issued = { certificateId: certified.certificateId };
   state.status = 'completed';
   await condition(allHandlersFinished);
   return {

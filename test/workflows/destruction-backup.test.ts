@@ -98,7 +98,7 @@ it('a backup taken before a destruction restores ciphertext the destroyed subjec
     targetUrl,
     keyringBackupId: null,
   });
-  expect(report.tables.find((t) => t.name === 'subject_keys')).toBeUndefined();
+  expect(report.tables.find((t) => t.table === 'subject_keys')).toBeUndefined();
   const restored = connect(targetUrl, { max: 1 });
   try {
     // The data backup holds no wrapped key at all; the destroyed subjects' ciphertext came back with it.
