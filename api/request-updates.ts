@@ -23,9 +23,6 @@ import { actorOf, type Principal } from './auth';
 import { ApiError } from './errors';
 import { requestHash, startProcess } from './processes';
 
-/** The windows an erasure's destruction gets until the destruction process exposes its configured defaults. */
-const DESTRUCTION_WINDOWS = { approvalWindowMs: 7 * 86_400_000, graceMs: 86_400_000 };
-
 const unprocessable = (detail: string, path: string, message: string) =>
   new ApiError(422, 'unprocessable', 'Unprocessable request', detail, [{ path, message }]);
 
@@ -122,7 +119,10 @@ export const requestUpdates = (services: Services) => {
           : {}),
         filedBy: actor,
         linkTtlMs: config.CUSTODIAN_REQUEST_LINK_TTL,
-        destruction: DESTRUCTION_WINDOWS,
+        destruction: {
+          approvalWindowMs: config.CUSTODIAN_DESTRUCTION_APPROVAL_WINDOW,
+          graceMs: config.CUSTODIAN_DESTRUCTION_GRACE,
+        },
       };
       if ('principal' in by) {
         const { verification, details, ...rest } = filing;

@@ -7,6 +7,7 @@ import { openPasswordExport, type SealedExportFile } from '../../activities/expo
 import { newSubject } from '../../activities/subject-writer';
 import {
   auditLog,
+  destructions,
   notifications,
   requestExports,
   requestTexts,
@@ -32,6 +33,7 @@ interface Detail {
   clock: { kind: string; source: string; extensionMs: number; reminders: string[] };
   exports: { id: string; delivery: string; sha256: string; recipient: string }[];
   objections: { field: string; status: string; statement: string | null }[];
+  destruction: { id: string; certificateId: string | null } | null;
   timeline: { type: string; at: string; actor: string; details: Record<string, unknown>; text?: string | null }[];
 }
 interface SubjectRead {
@@ -250,6 +252,27 @@ describe('data-subject requests through the API', () => {
     expect((await readJson<{ outcome: string }>(await post(k, 'fulfil', {}))).outcome).toBe(
       'restricted:retention-obligation',
     );
+  });
+
+  it('erasure of a subject without hold or retention opens a destruction (child workflow) scoped to the subject', async () => {
+    const s = await seedSubject();
+    const id = await file({ type: 'erasure', subject: { id: s.id }, verification: VERIFIED });
+    await opened(id);
+    const res = await post(id, 'fulfil', {});
+    expect(res.status).toBe(200);
+    const { outcome, destructionId } = await readJson<{ outcome: string; destructionId: string }>(res);
+    expect(outcome).toBe('destruction-opened');
+    const destruction = await waitFor(async () => {
+      const [row] = await api.database.db.select().from(destructions).where(eq(destructions.id, destructionId));
+      return row;
+    }, 'destruction recorded');
+    expect(destruction).toMatchObject({
+      requestedBy: `request:${id}`,
+      origin: { kind: 'request', requestId: id },
+      scope: { kind: 'subjects', subjectIds: [s.id] },
+    });
+    const detail = await get(id);
+    expect(detail).toMatchObject({ status: 'fulfilled', destruction: { id: destructionId, certificateId: null } });
   });
 
   it('an objection marks the fields at once; after upheld the subject’s statement shows on reads', async () => {
