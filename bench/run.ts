@@ -19,6 +19,8 @@ import { destructionBenchmark } from './destruction';
 import { formatMemory, formatResult, isMemoryResult, type MemoryResult, type ScenarioResult } from './harness';
 import { importBenchmark } from './import';
 import { incidentBenchmark } from './incidents';
+import { keyRotationBenchmark } from './key-rotation';
+import { qualityBenchmark } from './quality';
 
 /** A scenario may report several figures against its one baseline. */
 type Result = ScenarioResult | MemoryResult;
@@ -29,6 +31,8 @@ const scenarios: Record<string, (ctx: { databaseUrl: string }) => Promise<Result
   'consent-memory': consentMemoryBenchmark,
   backup: backupBenchmark,
   incidents: incidentBenchmark,
+  'key-rotation': keyRotationBenchmark,
+  quality: qualityBenchmark,
   destruction: destructionBenchmark,
 };
 
