@@ -51,15 +51,18 @@ export const accessReviewActivities = (d: AccessReviewDeps) => {
       requestedBy: string;
       startedAt: number;
       deadlineAt: number;
-    }): Promise<{ total: number; period: string }> {
+    }): Promise<{ total: number; pending: number; period: string }> {
       return d.db.transaction(async (tx) => {
         const [existing] = await tx.select().from(accessReviews).where(eq(accessReviews.id, i.reviewId));
         if (existing) {
-          const [{ n } = { n: 0 }] = await tx
-            .select({ n: sql<number>`count(*)::int` })
+          const [counts = { total: 0, pending: 0 }] = await tx
+            .select({
+              total: sql<number>`count(*)::int`,
+              pending: sql<number>`(count(*) filter (where ${accessReviewItems.decision} is null))::int`,
+            })
             .from(accessReviewItems)
             .where(eq(accessReviewItems.reviewId, i.reviewId));
-          return { total: n, period: existing.period };
+          return { ...counts, period: existing.period };
         }
         const period = reviewPeriod(new Date(i.startedAt));
         await tx.insert(accessReviews).values({
@@ -93,7 +96,7 @@ export const accessReviewActivities = (d: AccessReviewDeps) => {
           details: { period, grants: grants.length, deadlineAt: new Date(i.deadlineAt).toISOString() },
           idempotencyKey: `${accessReviewWorkflowId(i.reviewId)}:started`,
         });
-        return { total: grants.length, period };
+        return { total: grants.length, pending: grants.length, period };
       });
     },
 
@@ -140,9 +143,16 @@ export const accessReviewActivities = (d: AccessReviewDeps) => {
       grantId: string;
       decision: AccessDecision;
       by: AccessDecider;
-    }): Promise<{ grantId: string; decision: AccessDecision; decidedAt: string }> {
+    }): Promise<{ grantId: string; decision: AccessDecision; decidedAt: string; pending: number }> {
       const actor = `user:${i.by.userId}`;
       return d.db.transaction(async (tx) => {
+        const pendingNow = async () =>
+          (
+            await tx
+              .select({ n: sql<number>`count(*)::int` })
+              .from(accessReviewItems)
+              .where(and(eq(accessReviewItems.reviewId, i.reviewId), isNull(accessReviewItems.decision)))
+          )[0]?.n ?? 0;
         const [review] = await tx.select().from(accessReviews).where(eq(accessReviews.id, i.reviewId)).for('update');
         if (!review) throw refuse(NOT_IN_REVIEW, `no access review ${i.reviewId}`);
         const [item] = await tx
@@ -156,7 +166,12 @@ export const accessReviewActivities = (d: AccessReviewDeps) => {
         // A retry of the same decision by the same user is answered with the stored one.
         if (item.decision !== null) {
           if (item.decision === i.decision && item.decidedBy === actor)
-            return { grantId: i.grantId, decision: item.decision, decidedAt: item.decidedAt!.toISOString() };
+            return {
+              grantId: i.grantId,
+              decision: item.decision,
+              decidedAt: item.decidedAt!.toISOString(),
+              pending: await pendingNow(),
+            };
           throw refuse(ALREADY_DECIDED, `grant ${i.grantId} was decided already (${item.decision})`);
         }
         if (review.status !== 'open') throw refuse(REVIEW_CLOSED, `access review ${i.reviewId} is closed`);
@@ -193,7 +208,12 @@ export const accessReviewActivities = (d: AccessReviewDeps) => {
             .set({ outcome: revoked ? 'revoked' : 'ended' })
             .where(and(eq(accessReviewItems.reviewId, i.reviewId), eq(accessReviewItems.grantId, i.grantId)));
         }
-        return { grantId: i.grantId, decision: i.decision, decidedAt: decidedAt.toISOString() };
+        return {
+          grantId: i.grantId,
+          decision: i.decision,
+          decidedAt: decidedAt.toISOString(),
+          pending: await pendingNow(),
+        };
       });
     },
 

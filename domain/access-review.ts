@@ -18,6 +18,11 @@ export interface AccessReviewInput {
   requestedBy: string;
   deadlineMs: number;
   reminderEveryMs: number;
+  /** Decisions one run takes before it continues as new (default 500); history stays short for large reviews. */
+  decisionsPerRun?: number;
+  /** Set by continue-as-new: when the review started (its deadline counts from here) and reminders sent so far. */
+  startedAt?: number;
+  remindersSent?: number;
 }
 
 /** `POST /v1/access-reviews`: start one now (the quarterly schedule starts the others). */
@@ -50,7 +55,8 @@ export interface AccessReviewState {
   reviewId: string;
   status: 'starting' | 'open' | 'closing' | 'closed';
   total: number;
-  decided: number;
+  /** Grants still undecided, as the database last said. */
+  pending: number;
   reminders: number;
 }
 

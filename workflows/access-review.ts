@@ -3,10 +3,12 @@ import {
   ApplicationFailure,
   allHandlersFinished,
   condition,
+  continueAsNew,
   defineQuery,
   defineUpdate,
   proxyActivities,
   setHandler,
+  workflowInfo,
   type ActivityOptions,
 } from '@temporalio/workflow';
 import type { Activities } from '../activities';
@@ -40,22 +42,31 @@ export const accessReviewStateQuery = defineQuery<AccessReviewState>('state');
 /**
  * One access review: snapshot the live grants, ask each reviewer, remind them at an interval, take keep/revoke
  * decisions as updates (an approver's, never on their own grant), and at the deadline revoke every grant nobody
- * kept. It ends early once every grant is decided.
+ * kept. It ends early once every grant is decided, and continues as new after `decisionsPerRun` decisions (the
+ * review's records are in the database; the next run reads its counts back).
  */
 export async function accessReview(input: AccessReviewInput): Promise<AccessReviewOutcome> {
-  const startedAt = Date.now();
+  const startedAt = input.startedAt ?? Date.now();
   const deadlineAt = startedAt + input.deadlineMs;
-  let state: AccessReviewState = { reviewId: input.reviewId, status: 'starting', total: 0, decided: 0, reminders: 0 };
-  const decidedGrants = new Set<string>();
+  const decisionsPerRun = input.decisionsPerRun ?? 500;
+  let decisionsThisRun = 0;
+  let state: AccessReviewState = {
+    reviewId: input.reviewId,
+    status: 'starting',
+    total: 0,
+    pending: 0,
+    reminders: input.remindersSent ?? 0,
+  };
   setHandler(accessReviewStateQuery, () => state);
 
   setHandler(
     accessDecisionUpdate,
     async (by, request) => {
       try {
-        const decided = await recordAccessDecision({ reviewId: input.reviewId, ...request, by });
-        decidedGrants.add(request.grantId);
-        state = { ...state, decided: decidedGrants.size };
+        const { pending, ...decided } = await recordAccessDecision({ reviewId: input.reviewId, ...request, by });
+        decisionsThisRun++;
+        // Decisions finish in any order; the number undecided only ever falls.
+        state = { ...state, pending: Math.min(state.pending, pending) };
         return decided;
       } catch (err) {
         // The activity's refusal (self-certification, not in the review, decided already) is the update's answer.
@@ -74,23 +85,33 @@ export async function accessReview(input: AccessReviewInput): Promise<AccessRevi
     },
   );
 
-  const { total } = await startAccessReview({
+  const { total, pending } = await startAccessReview({
     reviewId: input.reviewId,
     requestedBy: input.requestedBy,
     startedAt,
     deadlineAt,
   });
-  state = { ...state, status: 'open', total };
-  const allDecided = () => state.decided >= state.total;
+  state = { ...state, status: 'open', total, pending };
+  const allDecided = () => state.pending === 0;
+  const continueSuggested = () => decisionsThisRun >= decisionsPerRun || workflowInfo().continueAsNewSuggested;
 
-  if (total > 0) {
+  if (total > 0 && input.startedAt === undefined)
     await notifyAccessReviewers({ reviewId: input.reviewId, step: 'request' });
-    for (const at of reminderTimes(startedAt, deadlineAt, input.reminderEveryMs)) {
-      if (await condition(allDecided, Math.max(at - Date.now(), 1))) break;
-      state = { ...state, reminders: state.reminders + 1 };
-      await notifyAccessReviewers({ reviewId: input.reviewId, step: `reminder-${state.reminders}` });
+  const reminders = reminderTimes(startedAt, deadlineAt, input.reminderEveryMs);
+  while (!allDecided() && Date.now() < deadlineAt) {
+    if (continueSuggested()) {
+      await condition(allHandlersFinished);
+      return await continueAsNew<typeof accessReview>({ ...input, startedAt, remindersSent: state.reminders });
     }
-    if (!allDecided()) await condition(allDecided, Math.max(deadlineAt - Date.now(), 1));
+    const next = reminders[state.reminders];
+    const wakeAt = next === undefined ? deadlineAt : Math.min(next, deadlineAt);
+    await condition(() => allDecided() || continueSuggested(), Math.max(wakeAt - Date.now(), 1));
+    if (next === undefined || Date.now() < next || allDecided() || Date.now() >= deadlineAt) continue;
+    // A worker away past several reminder times sends the latest one only.
+    let sent = state.reminders + 1;
+    while (reminders[sent] !== undefined && reminders[sent]! <= Date.now()) sent++;
+    state = { ...state, reminders: sent };
+    await notifyAccessReviewers({ reviewId: input.reviewId, step: `reminder-${sent}` });
   }
 
   state = { ...state, status: 'closing' };

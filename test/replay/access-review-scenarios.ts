@@ -102,6 +102,42 @@ export const accessReviewScenarios: Record<string, Scenario> = {
   },
 };
 
+/** After one decision (decisionsPerRun 1) the run continues as new; this records the first run. */
+const continued = async (ctx: ScenarioContext) => {
+  const [a, b] = await freshGrants(ctx, 2);
+  const handle = await startReview(ctx, { decisionsPerRun: 1 });
+  await handle.executeUpdate(accessDecisionUpdate, {
+    args: [approver(a!.reviewerId), { grantId: a!.id, decision: 'keep' }],
+  });
+  await waitFor(async () => {
+    const { runId } = await handle.describe();
+    return runId !== handle.firstExecutionRunId ? true : undefined;
+  }, 'the next run');
+  await waitFor(
+    async () => ((await handle.query(accessReviewStateQuery)).status === 'open' ? true : undefined),
+    'the next run open',
+  );
+  return { handle, b: b! };
+};
+
+accessReviewScenarios['continued-as-new'] = async (ctx) => {
+  const { handle, b } = await continued(ctx);
+  await handle.executeUpdate(accessDecisionUpdate, {
+    args: [approver(b.reviewerId), { grantId: b.id, decision: 'revoke' }],
+  });
+  await handle.result();
+  return ctx.client.workflow.getHandle(handle.workflowId, handle.firstExecutionRunId);
+};
+/** The run after continue-as-new: it reads the counts back, takes the last decision and closes. */
+accessReviewScenarios['resumed-after-continue-as-new'] = async (ctx) => {
+  const { handle, b } = await continued(ctx);
+  await handle.executeUpdate(accessDecisionUpdate, {
+    args: [approver(b.reviewerId), { grantId: b.id, decision: 'revoke' }],
+  });
+  await handle.result();
+  return ctx.client.workflow.getHandle(handle.workflowId);
+};
+
 export const obligationsCheckScenarios: Record<string, Scenario> = {
   /** The seeded defaults and whatever is due: one activity, its counts. */
   completed: async ({ client, taskQueue }) => {
