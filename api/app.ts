@@ -6,7 +6,7 @@ import { routePattern } from '../runtime/metrics';
 import type { Services } from '../runtime/services';
 import { assertEveryV1RouteGuarded, authenticate, BEARER_SCHEME, streamsBody, type AuthEnv } from './auth';
 import { consoleApp } from './console';
-import { DOCS_CSP, DOCS_HTML } from './docs';
+import { docsPage } from './docs';
 import { consentPage } from './pages/consent-page';
 import { ApiError, invalidInput, problem, toProblem } from './errors';
 import { incidentAckPage } from './pages/incident-ack-page';
@@ -177,7 +177,7 @@ export const createApp = (services: Services) => {
       description: 'Customer-data lifecycle after a transfer. Errors are RFC 9457 application/problem+json.',
     },
   });
-  app.get('/docs', (c) => c.html(DOCS_HTML, 200, { 'content-security-policy': DOCS_CSP }));
+  app.route('/docs', docsPage());
 
   return app;
 };

@@ -164,13 +164,24 @@ describe('API reference', () => {
     expect(doc.components.schemas.Problem).toBeDefined();
   });
 
-  it('serves a self-contained HTML reference page that loads nothing from elsewhere', async () => {
+  it('serves the reference page (Swagger UI) and its assets from this origin: nothing from elsewhere', async () => {
     const res = await api.app.request('/docs');
     expect(res.status).toBe(200);
     expect(res.headers.get('content-type')).toContain('text/html');
     expect(res.headers.get('content-security-policy')).toContain("default-src 'none'");
     const html = await res.text();
-    expect(html).toContain("fetch('openapi.json')");
     expect(html).not.toMatch(/(src|href)=["']?(https?:)?\/\//);
+    expect(html).not.toMatch(/<script>|<style/);
+    const assets = [...html.matchAll(/(?:src|href)="(\/docs\/[^"]+)"/g)].map((m) => m[1]!);
+    expect(assets.sort()).toEqual(['/docs/init.js', '/docs/swagger-ui-bundle.js', '/docs/swagger-ui.css']);
+    for (const path of assets) {
+      const asset = await api.app.request(path);
+      expect(asset.status, path).toBe(200);
+      expect(asset.headers.get('content-type')).toMatch(path.endsWith('.css') ? /^text\/css/ : /^text\/javascript/);
+    }
+    const init = await (await api.app.request('/docs/init.js')).text();
+    expect(init).toContain("url: '/openapi.json'");
+    expect(init).toContain('validatorUrl: null');
+    expect((await api.app.request('/docs/package.json')).status).toBe(404);
   });
 });

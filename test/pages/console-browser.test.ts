@@ -1,4 +1,5 @@
-import { readFileSync, existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Worker } from '@temporalio/worker';
@@ -30,7 +31,7 @@ if (!HAVE_CHROMIUM && !IN_CI)
 declare const axe: {
   run: (o: unknown) => Promise<{ violations: { id: string; impact: string | null; nodes: unknown[] }[] }>;
 };
-const AXE_SOURCE = readFileSync(require.resolve('axe-core/axe.min.js'), 'utf8');
+const AXE_SOURCE = readFileSync(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8');
 
 /** The level-1 wait of the responder journey's policy: the acknowledgement must land inside it. */
 const LEVEL_WAIT_SECONDS = 20;
@@ -258,6 +259,39 @@ describe.skipIf(!HAVE_CHROMIUM && !IN_CI)('the console in headless Chromium', ()
     const [row] = await services.database.db.select().from(auditLog).where(eq(auditLog.hash, head));
     expect(row).toBeDefined();
     expect(await axeViolations(page)).toEqual([]);
+    await context.close();
+  }, 120_000);
+
+  it('the API reference (Swagger UI, offline, no CSP violation) tries a route with a bearer key', async () => {
+    const context = await browser.newContext();
+    const page = await context.newPage();
+    const csp: string[] = [];
+    page.on('console', (m) => void (/Content Security Policy/i.test(m.text()) && csp.push(m.text())));
+    const elsewhere: string[] = [];
+    page.on(
+      'request',
+      (r) => void (!r.url().startsWith(api.url) && !r.url().startsWith('data:') && elsewhere.push(r.url())),
+    );
+    expect((await page.goto(`${api.url}/docs`))?.status()).toBe(200);
+    const verify = page.locator('.opblock-get', { hasText: '/v1/audit/verify' });
+    await verify.first().waitFor();
+    expect(await page.locator('.opblock').count()).toBeGreaterThan(20);
+
+    await page.locator('.auth-wrapper .authorize').click();
+    await page.locator('.auth-container input').fill(auditor.key);
+    await page.locator('.auth-btn-wrapper .authorize').click();
+    await page.locator('.auth-btn-wrapper .btn-done').click();
+    await verify.locator('.opblock-summary').first().click();
+    await verify.getByRole('button', { name: 'Try it out' }).click();
+    const [answer] = await Promise.all([
+      page.waitForResponse((r) => r.url() === `${api.url}/v1/audit/verify`),
+      verify.getByRole('button', { name: 'Execute' }).click(),
+    ]);
+    expect(answer.status()).toBe(200);
+    expect(await answer.request().headerValue('authorization')).toBe(`Bearer ${auditor.key}`);
+    expect(((await answer.json()) as { valid: boolean }).valid).toBe(true);
+    expect(csp).toEqual([]);
+    expect(elsewhere).toEqual([]);
     await context.close();
   }, 120_000);
 });
