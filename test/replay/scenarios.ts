@@ -24,6 +24,7 @@ import { backupScenarios } from './backup-scenarios';
 import { destructionScenarios } from './destruction-scenarios';
 import { incidentScenarios, systemIncidentScenarios } from './incident-scenarios';
 import { qualityScenarios } from './quality-scenarios';
+import { requestScenarios } from './request-scenarios';
 
 export interface ScenarioContext {
   client: Client;
@@ -278,6 +279,7 @@ export const scenarios: Record<string, Record<string, Scenario>> = {
     'begin-fails': async (ctx) => settled((await startCampaign(ctx, 1, { noticeId: randomUUID() })).handle),
   },
   incident: incidentScenarios,
+  request: requestScenarios,
   destruction: destructionScenarios,
   systemIncident: systemIncidentScenarios,
   accessReview: accessReviewScenarios,
