@@ -1,12 +1,13 @@
 import { Context } from '@temporalio/activity';
-import { and, asc, eq, gt, inArray, ne, sql } from 'drizzle-orm';
+import { and, asc, eq, gt, inArray, isNull, ne, sql } from 'drizzle-orm';
 import type { Db } from '../db/client';
 import { blindIndexedFields, type Catalog } from '../domain/catalog';
-import { qualityBatches, qualityReports, subjectFields, subjects } from '../db/schema';
+import { qualityBatches, qualityReports, subjectFields, subjects, users } from '../db/schema';
 import {
   addPageCounts,
   assessQuality,
   emptyCounts,
+  renderQualityBreach,
   validate,
   type Consistency,
   type Duplicates,
@@ -16,15 +17,18 @@ import {
 } from '../domain/quality';
 import type { Config } from '../runtime/config';
 import type { Keyring } from '../runtime/keyring';
+import type { Logger } from '../runtime/logger';
 import { appendAudit } from './audit';
 import { decryptField } from './crypto/field-cipher';
 import { dataKeys, type DataKey } from './keys';
+import { staffMessenger } from './staff-messages';
 
 export interface QualityDeps {
   db: Db;
   keyring: Keyring;
   catalog: Catalog;
-  config: Pick<Config, 'CUSTODIAN_QUALITY_THRESHOLDS'>;
+  config: Config;
+  logger: Logger;
   clock: () => Date;
 }
 
@@ -278,6 +282,39 @@ export const qualityActivities = (d: QualityDeps) => {
       });
       const [final] = await d.db.select().from(qualityReports).where(eq(qualityReports.id, input.checkId));
       return stored(final!);
+    },
+
+    /** Tells every active owner which thresholds the report breached (one outbox message per owner, counts only). */
+    async notifyQualityOwners(input: { checkId: string }): Promise<{ sent: number; failed: number }> {
+      const { workflowId } = execution();
+      const [report] = await d.db.select().from(qualityReports).where(eq(qualityReports.id, input.checkId));
+      if (!report) throw new Error(`quality report ${input.checkId} does not exist`);
+      const owners = await d.db
+        .select({ id: users.id })
+        .from(users)
+        .where(and(eq(users.role, 'owner'), isNull(users.disabledAt)))
+        .orderBy(users.id);
+      const send = staffMessenger(d);
+      let sent = 0;
+      let failed = 0;
+      for (const owner of owners) {
+        Context.current().heartbeat(owner.id);
+        const outcome = await send({
+          idempotencyKey: `${workflowId}:breach:user-${owner.id}`,
+          template: 'quality-breach',
+          userId: owner.id,
+          about: { type: 'qualityReport', id: input.checkId },
+          render: (locale) =>
+            renderQualityBreach(locale, {
+              checkId: input.checkId,
+              subjectsChecked: report.subjectsChecked,
+              breaches: report.breaches as QualityAssessment['breaches'],
+            }),
+        });
+        if (outcome.status === 'failed') failed++;
+        else sent++;
+      }
+      return { sent, failed };
     },
 
     /** Records the alert and incident a breached report raised (idempotent: set once, audited once). */

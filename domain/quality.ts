@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { Duration } from './consent';
+import type { NotificationLocale } from './notification-templates';
 
 /**
  * The data-quality check (`quality-check-{id}`, weekly): pure validators of the values a transferred credit file
@@ -273,3 +274,32 @@ export interface QualityCheckResult {
   alertId: string | null;
   incidentId: string | null;
 }
+
+/** The owners' notice of a breached report: IDs and counts only, in the user's locale. Pure. */
+export const renderQualityBreach = (
+  locale: NotificationLocale,
+  p: { checkId: string; subjectsChecked: number; breaches: Breach[] },
+): { subject: string; text: string } => {
+  const lines = p.breaches.map(
+    (b) => `- ${b.check}${b.field ? ` ${b.field}` : ''}: ${+b.value.toFixed(4)} / ${b.threshold}`,
+  );
+  return locale === 'zh-CN'
+    ? {
+        subject: `[数据质量] ${p.breaches.length} 项阈值未达标`,
+        text: [
+          `数据质量检查 ${p.checkId} 检查了 ${p.subjectsChecked} 个数据主体，以下阈值未达标：`,
+          ...lines,
+          '',
+          `详情：GET /v1/quality-reports/${p.checkId}`,
+        ].join('\n'),
+      }
+    : {
+        subject: `[data quality] ${p.breaches.length} threshold(s) breached`,
+        text: [
+          `Quality check ${p.checkId} checked ${p.subjectsChecked} subjects; these thresholds were breached:`,
+          ...lines,
+          '',
+          `Report: GET /v1/quality-reports/${p.checkId}`,
+        ].join('\n'),
+      };
+};

@@ -8,7 +8,8 @@ export const io = {
   retry: { maximumAttempts: 10, nonRetryableErrorTypes: ['InvalidInput', 'AlertRejected'] },
 } satisfies ActivityOptions;
 
-const { startQualityCheck, finishQualityCheck, raiseAlert, recordQualityEscalation } = proxyActivities<Activities>(io);
+const { startQualityCheck, finishQualityCheck, raiseAlert, recordQualityEscalation, notifyQualityOwners } =
+  proxyActivities<Activities>(io);
 const { checkQualityPage } = proxyActivities<Activities>({
   ...io,
   startToCloseTimeout: '10 minutes',
@@ -21,8 +22,8 @@ const DEFAULT_PAGES_PER_RUN = 200;
 /**
  * The data-quality check (`quality-check-{id}`, weekly): every subject that is not destroyed, page by page (each
  * page's counts committed once, keyed by where it starts; continue-as-new after `pagesPerRun`), then duplicates and
- * consistency over the registry, a stored report of counts, and, when a threshold is broken, an operator alert
- * and a sev4 data-quality incident.
+ * consistency over the registry, a stored report of counts, and, when a threshold is broken, a notice to every
+ * owner, an operator alert and a sev4 data-quality incident.
  */
 export async function qualityCheck(input: QualityCheckInput): Promise<QualityCheckResult> {
   // The first run opens the report; later runs (continue-as-new) carry the thresholds it returned.
@@ -46,6 +47,7 @@ export async function qualityCheck(input: QualityCheckInput): Promise<QualityChe
   if (report.breaches.length > 0) {
     const checks = [...new Set(report.breaches.map((b) => (b.field ? `${b.check}:${b.field}` : b.check)))];
     const reason = `${report.breaches.length} data-quality threshold(s) breached: ${checks.join(', ')}`.slice(0, 500);
+    await notifyQualityOwners({ checkId: input.checkId });
     ({ alertId } = await raiseAlert({
       kind: 'quality-threshold-breached',
       targetType: 'quality-report',

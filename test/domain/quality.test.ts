@@ -8,6 +8,7 @@ import {
   isValidPrcResidentId,
   prcIdCheckCharacter,
   QualityThresholds,
+  renderQualityBreach,
 } from '../../domain/quality';
 
 const today = new Date('2026-06-01T00:00:00Z');
@@ -42,9 +43,11 @@ describe('other validators', () => {
     for (const bad of ['not-an-email', 'a@b', 'a b@example.com', '@example.com']) expect(isValidEmail(bad)).toBe(false);
     const range = { min: 300, max: 850 };
     expect([isValidCreditScore('300', range), isValidCreditScore('850', range)]).toEqual([true, true]);
-    expect([isValidCreditScore('851', range), isValidCreditScore('7.5', range), isValidCreditScore('x', range)]).toEqual(
-      [false, false, false],
-    );
+    expect([
+      isValidCreditScore('851', range),
+      isValidCreditScore('7.5', range),
+      isValidCreditScore('x', range),
+    ]).toEqual([false, false, false]);
     expect(isValidPastDate('2020-02-29', today)).toBe(true);
     expect(isValidPastDate('2020-02-30', today)).toBe(false);
     expect(isValidPastDate('2026-06-02', today)).toBe(false);
@@ -84,5 +87,17 @@ describe('assessQuality', () => {
     expect(QualityThresholds.safeParse({ creditScore: { min: 900, max: 300 } }).success).toBe(false);
     expect(QualityThresholds.safeParse({ maxInvalidRatio: 2 }).success).toBe(false);
     expect(QualityThresholds.safeParse({ staleAfter: 'P30D' }).data?.staleAfter).toBe(30 * 86_400_000);
+  });
+});
+
+describe('renderQualityBreach', () => {
+  it('names the report, the count and each breach in both locales', () => {
+    const p = {
+      checkId: 'c-1',
+      subjectsChecked: 11,
+      breaches: [{ check: 'validity' as const, field: 'phone', value: 1 / 9, threshold: 0.01 }],
+    };
+    expect(renderQualityBreach('en', p).text).toContain('- validity phone: 0.1111 / 0.01');
+    expect(renderQualityBreach('zh-CN', p).subject).toBe('[数据质量] 1 项阈值未达标');
   });
 });

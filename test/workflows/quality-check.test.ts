@@ -4,7 +4,7 @@ import { and, eq, sql } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { listAudit } from '../../activities/audit';
 import { insertNewSubjects, newSubject, rawSql } from '../../activities/subject-writer';
-import { alerts, consents, incidents, qualityBatches, subjectKeys, subjects } from '../../db/schema';
+import { alerts, consents, incidents, notifications, qualityBatches, subjectKeys, subjects } from '../../db/schema';
 import { defaultCatalog } from '../../domain/catalog';
 import { incidentWorkflowId, qualityCheckWorkflowId } from '../../domain/ids';
 import { prcIdCheckCharacter, QualityThresholds } from '../../domain/quality';
@@ -134,6 +134,7 @@ describe('quality check on a crafted dataset', () => {
       const db = api.database.db;
       const responder = await seedStaff(db, api.keyring, 'responder');
       await seedPolicy(db, [{ targets: [user(responder.userId)], waitSeconds: 600 }]);
+      const owner = await seedStaff(db, api.keyring, 'owner');
       await seed();
       const checkId = randomUUID();
       const result = await runCheck(checkId);
@@ -194,6 +195,9 @@ describe('quality check on a crafted dataset', () => {
       expect(alert).toMatchObject({ kind: 'quality-threshold-breached', id: result.alertId });
       const [incident] = await db.select().from(incidents).where(eq(incidents.id, result.incidentId!));
       expect(incident).toMatchObject({ severity: 'sev4', category: 'data-quality' });
+      // The owner is told through the staff outbox, with counts only.
+      const notices = await db.select().from(notifications).where(eq(notifications.template, 'quality-breach'));
+      expect(notices.map((n) => [n.recipientRef, n.status])).toEqual([[`user:${owner.userId}`, 'sent']]);
       const audited = await listAudit(db, { targetType: 'quality-report', targetId: checkId, limit: 10 });
       expect(audited.map((a) => a.action).sort()).toEqual([
         'alert.raised',
