@@ -12,6 +12,7 @@ import {
   type ObligationCheckInput,
   type ObligationCheckResult,
   type ObligationCompletion,
+  type ObligationPatch,
   type ObligationRequest,
 } from '../domain/obligations';
 import type { Config } from '../runtime/config';
@@ -103,6 +104,40 @@ export const createObligation = async (db: Db, o: ObligationRequest, by: Actor, 
         nextDueAt: row.nextDueAt.toISOString(),
       },
       idempotencyKey: `obligation:${row.id}:created`,
+    });
+    return row;
+  });
+};
+
+/** Changes an obligation's owner, due date, recurrence or reminder lead; audited `obligation.updated` with the changes. */
+export const updateObligation = async (db: Db, id: string, p: ObligationPatch, by: Actor): Promise<Obligation> => {
+  if (p.ownerId && !(await activeOwner(db, p.ownerId)))
+    throw new DomainError('invalid', 'ownerId', `ownerId: no active user ${p.ownerId} with the role owner`);
+  return db.transaction(async (tx) => {
+    const [row] = await tx
+      .update(obligations)
+      .set({
+        ...(p.ownerId !== undefined ? { ownerId: p.ownerId } : {}),
+        ...(p.nextDueAt !== undefined ? { nextDueAt: new Date(p.nextDueAt) } : {}),
+        ...(p.recurrenceMonths !== undefined ? { recurrenceMonths: p.recurrenceMonths } : {}),
+        ...(p.remindBefore !== undefined ? { remindBeforeMs: p.remindBefore } : {}),
+      })
+      .where(eq(obligations.id, id))
+      .returning();
+    if (!row) throw DomainError.notFound(`obligation ${id}`);
+    await appendAudit(tx, {
+      ...by,
+      action: 'obligation.updated',
+      targetType: 'obligation',
+      targetId: id,
+      details: {
+        key: row.key,
+        ...(p.ownerId !== undefined ? { ownerId: p.ownerId } : {}),
+        ...(p.nextDueAt !== undefined ? { nextDueAt: row.nextDueAt.toISOString() } : {}),
+        ...(p.recurrenceMonths !== undefined ? { recurrenceMonths: p.recurrenceMonths } : {}),
+        ...(p.remindBefore !== undefined ? { remindBeforeMs: p.remindBefore } : {}),
+      },
+      idempotencyKey: `obligation:${id}:updated:${randomUUID()}`,
     });
     return row;
   });

@@ -100,6 +100,24 @@ export const ObligationRequest = z
   .strict();
 export type ObligationRequest = z.infer<typeof ObligationRequest>;
 
+/** `PATCH /v1/obligations/{id}`: name or clear the owner, move the due date, change the recurrence or reminder lead. */
+export const ObligationPatch = z
+  .object({
+    ownerId: z
+      .uuid()
+      .transform((id) => id.toLowerCase())
+      .nullable()
+      .optional(),
+    nextDueAt: z.iso.datetime({ offset: true }).optional(),
+    recurrenceMonths: z.number().int().min(1).max(120).optional(),
+    remindBefore: Duration.optional(),
+  })
+  .strict()
+  .refine((p) => Object.keys(p).length > 0, {
+    error: 'give at least one of ownerId, nextDueAt, recurrenceMonths, remindBefore',
+  });
+export type ObligationPatch = z.infer<typeof ObligationPatch>;
+
 const Sha256 = z
   .string()
   .regex(/^[0-9a-fA-F]{64}$/, { error: 'must be a SHA-256 in hex (64 characters)' })

@@ -5,11 +5,12 @@ import {
   createObligation,
   findObligation,
   listObligations,
+  updateObligation,
   type Obligation,
   type ObligationCompletionRow,
 } from '../../activities/obligations';
 import { DomainError } from '../../domain/errors';
-import { ObligationCompletion, ObligationRequest, obligationStatus } from '../../domain/obligations';
+import { ObligationCompletion, ObligationPatch, ObligationRequest, obligationStatus } from '../../domain/obligations';
 import type { Services } from '../../runtime/services';
 import { actorOf, defineRoute, endpoint, jsonResponse, v1Resource } from '../auth';
 import { ApiError, problemResponse } from '../errors';
@@ -104,6 +105,19 @@ const create = defineRoute({
   },
 });
 
+const edit = defineRoute({
+  roles: ['owner'],
+  method: 'patch',
+  path: '/obligations/{id}',
+  tags,
+  summary: 'Name or clear the owner, move the next due date, change the recurrence or the reminder lead (audited)',
+  request: {
+    params: IdParam,
+    body: { required: true, content: { 'application/json': { schema: ObligationPatch } } },
+  },
+  responses: { 200: jsonResponse(ObligationView, 'The obligation'), 404: problemResponse('No such obligation') },
+});
+
 const complete = defineRoute({
   roles: ['owner'],
   method: 'post',
@@ -138,6 +152,17 @@ export const obligationRoutes = ({ database: { db }, clock }: Services) =>
       try {
         const obligation = await createObligation(db, c.req.valid('json'), actorOf(c.var.principal), clock());
         return c.json(view(obligation, clock()), 201);
+      } catch (err) {
+        if (err instanceof DomainError && err.kind === 'invalid')
+          throw ApiError.badRequest(err.message, [{ path: err.code, message: err.message }]);
+        throw err;
+      }
+    }),
+    endpoint(edit, async (c) => {
+      const { id } = c.req.valid('param');
+      try {
+        const obligation = await updateObligation(db, id, c.req.valid('json'), actorOf(c.var.principal));
+        return c.json(view(obligation, clock()), 200);
       } catch (err) {
         if (err instanceof DomainError && err.kind === 'invalid')
           throw ApiError.badRequest(err.message, [{ path: err.code, message: err.message }]);

@@ -115,6 +115,23 @@ describe('obligations', () => {
       'ownerId',
     ]);
     const [seeded] = await list();
+    const patch = (body: unknown, key = owner1.key) =>
+      api.app.request(`/v1/obligations/${seeded!.id}`, {
+        method: 'PATCH',
+        headers: bearer(key),
+        body: JSON.stringify(body),
+      });
+    expect(await fieldsOf(await patch({}))).toEqual(['body']);
+    expect(await fieldsOf(await patch({ ownerId: auditor.userId }))).toEqual(['ownerId']);
+    expect((await patch({ ownerId: owner2.userId }, auditor.key)).status).toBe(403);
+    const due = new Date(Date.now() + 200 * DAY).toISOString();
+    const moved = await patch({ ownerId: owner2.userId, nextDueAt: due, remindBefore: 'P60D' });
+    expect(moved.status).toBe(200);
+    expect(await readJson<Obligation>(moved)).toMatchObject({
+      ownerId: owner2.userId,
+      nextDueAt: due,
+    });
+    expect(await readJson<Obligation>(await patch({ ownerId: null }))).toMatchObject({ ownerId: null });
     const complete = (body: unknown) => request(`/v1/obligations/${seeded!.id}/complete`, owner1.key, body);
     expect(await fieldsOf(await complete({}))).toEqual(['evidenceNote']);
     expect(await fieldsOf(await complete({ evidenceSha256: 'abc' }))).toEqual(['evidenceSha256']);
