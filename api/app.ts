@@ -5,6 +5,7 @@ import { bodyLimit } from 'hono/body-limit';
 import { routePattern } from '../runtime/metrics';
 import type { Services } from '../runtime/services';
 import { assertEveryV1RouteGuarded, authenticate, BEARER_SCHEME, streamsBody, type AuthEnv } from './auth';
+import { codecRoutes } from './codec';
 import { consoleApp } from './console';
 import { docsPage } from './docs';
 import { consentPage } from './pages/consent-page';
@@ -127,6 +128,8 @@ export const createApp = (services: Services) => {
   app.route('/requests', requestPage(services));
   // The console: HTML pages behind a sign-in session (api/console).
   app.route('/console', consoleApp(services));
+  // Temporal's remote codec for the Temporal UI (admin, auditor; CORS for the UI's origin).
+  app.route('/codec', codecRoutes(services));
   app.openapi(healthz, (c) => c.json({ status: 'ok' as const }, 200));
   app.openapi(readyz, async (c) => {
     const probes = {

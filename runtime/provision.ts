@@ -79,6 +79,9 @@ export const ensureDataDir = (config: Config): void => {
   if (config.DATABASE_URL || process.getuid?.() !== 0) chmodSync(config.dataDir, 0o700);
 };
 
+/** Where the Temporal UI (in the operator's browser) reaches this API's remote codec: `<public URL>/codec`. */
+export const codecEndpoint = (config: Config) => `${config.CUSTODIAN_PUBLIC_URL.replace(/\/+$/, '')}/codec`;
+
 /** TEMPORAL_ADDRESS, or a Temporal CLI dev server whose state persists under the data directory. */
 export const provideTemporal = async (config: Config, say: Say): Promise<ProvidedTemporal> => {
   if (config.TEMPORAL_ADDRESS) return { address: config.TEMPORAL_ADDRESS, stop: async () => {} };
@@ -93,6 +96,7 @@ export const provideTemporal = async (config: Config, say: Say): Promise<Provide
     namespace: config.TEMPORAL_NAMESPACE,
     ui: true,
     uiPort,
+    uiCodecEndpoint: codecEndpoint(config),
     say,
     onLog: (line) => {
       if (/level=(ERROR|FATAL)/.test(line)) say(`temporal: ${line}`);
@@ -107,7 +111,13 @@ const sdkDevServer = async (config: Config, dbFile: string, uiPort: number, say:
   const { TestWorkflowEnvironment } = await import('@temporalio/testing');
   say('Temporal: downloading a dev server through the Temporal SDK…');
   const env = await TestWorkflowEnvironment.createLocal({
-    server: { dbFilename: dbFile, namespace: config.TEMPORAL_NAMESPACE, ui: true, uiPort },
+    server: {
+      dbFilename: dbFile,
+      namespace: config.TEMPORAL_NAMESPACE,
+      ui: true,
+      uiPort,
+      extraArgs: ['--ui-codec-endpoint', codecEndpoint(config)],
+    },
   });
   const uiUrl = `http://127.0.0.1:${uiPort}`;
   say(`Temporal: dev server at ${env.address}, Web UI ${uiUrl}`);

@@ -18,6 +18,8 @@ export interface DevServerOptions {
   port?: number;
   ui?: boolean;
   uiPort?: number;
+  /** The UI's remote codec (`<API>/codec`), so it shows encrypted payloads as JSON to admins and auditors. */
+  uiCodecEndpoint?: string;
   namespace?: string;
   readyTimeoutMs?: number;
   onLog?: (line: string) => void;
@@ -135,8 +137,10 @@ export const startDevServer = async (options: DevServerOptions): Promise<DevServ
     restrictDbFiles(dbFile);
     args.push('--db-filename', dbFile);
   }
-  if (options.ui && uiPort) args.push('--ui-port', String(uiPort));
-  else args.push('--headless');
+  if (options.ui && uiPort) {
+    args.push('--ui-port', String(uiPort));
+    if (options.uiCodecEndpoint) args.push('--ui-codec-endpoint', options.uiCodecEndpoint);
+  } else args.push('--headless');
   // Its own process group: Ctrl-C reaches us, and we stop the server after the worker has drained.
   // Without a log reader, no pipe: a server whose reader died would be killed by SIGPIPE at its next log line.
   const output = options.onLog ? 'pipe' : 'ignore';

@@ -32,7 +32,15 @@ import {
   type AuditFilters,
   type BackupRow,
 } from './pages';
-import { endSession, findSession, sameSecret, startSession, type ConsoleSession } from './sessions';
+import {
+  endSession,
+  findSession,
+  sameSecret,
+  sessionCookieName,
+  sessionTerms,
+  startSession,
+  type ConsoleSession,
+} from './sessions';
 import { CONSOLE_CSP, CONSOLE_CSS, CONSOLE_CSS_ETAG } from './style';
 import { CONSOLE_TEXT, pickLanguage, type ConsoleText } from './text';
 import { todayFacts } from './today';
@@ -81,14 +89,11 @@ export const consoleApp = (services: Services) => {
   const { config, clock, logger } = services;
   const { db } = services.database;
   const tls = config.CUSTODIAN_PUBLIC_URL.startsWith('https:');
-  const SESSION = tls ? '__Host-custodian-console' : 'custodian-console';
+  const SESSION = sessionCookieName(config);
   const PRE = tls ? '__Host-custodian-sign-in' : 'custodian-sign-in';
   const LANG = 'custodian-console-lang';
   const cookieOptions = { path: '/', httpOnly: true, secure: tls, sameSite: 'Strict' } as const;
-  const terms = {
-    idleMs: config.CUSTODIAN_CONSOLE_IDLE_TIMEOUT,
-    lifetimeMs: config.CUSTODIAN_CONSOLE_SESSION_LIFETIME,
-  };
+  const terms = sessionTerms(config);
   const updates = incidentUpdates(services);
 
   const render = async (c: Context<ConsoleEnv>, status: Status, page: JSX.Element) =>

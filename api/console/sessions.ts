@@ -3,6 +3,7 @@ import { and, eq, gt, isNull } from 'drizzle-orm';
 import { appendAudit } from '../../activities/audit';
 import type { Principal } from '../../activities/users';
 import type { Db } from '../../db/client';
+import type { Config } from '../../runtime/config';
 import { apiKeys, consoleSessions, users } from '../../db/schema';
 
 const hashToken = (token: string) => createHash('sha256').update(token).digest('hex');
@@ -26,6 +27,15 @@ export interface SessionTerms {
   idleMs: number;
   lifetimeMs: number;
 }
+
+export const sessionTerms = (config: Config): SessionTerms => ({
+  idleMs: config.CUSTODIAN_CONSOLE_IDLE_TIMEOUT,
+  lifetimeMs: config.CUSTODIAN_CONSOLE_SESSION_LIFETIME,
+});
+
+/** The session cookie: `__Host-` (Secure, Path=/, no Domain) when the public URL is https. */
+export const sessionCookieName = (config: Config) =>
+  config.CUSTODIAN_PUBLIC_URL.startsWith('https:') ? '__Host-custodian-console' : 'custodian-console';
 
 /**
  * Signs a principal in: a random token for the cookie (only its hash is stored), a random CSRF secret, and an
