@@ -1,6 +1,6 @@
 import { createHmac, hkdfSync } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { and, desc, eq, inArray, lt } from 'drizzle-orm';
+import { and, desc, eq, inArray, lt, sql } from 'drizzle-orm';
 import type { Db } from '../db/client';
 import { auditLog, backups, destructionCertificates, destructions, destructionTargets } from '../db/schema';
 import { canonicalJson } from '../domain/canonical-json';
@@ -57,6 +57,11 @@ export const issueCertificate = async (d: { db: Db; keyring: Keyring }, c: Issue
       .where(eq(destructionTargets.destructionId, c.destructionId));
     const fieldCounts: Record<string, number> = {};
     for (const t of targets) for (const f of t.fields ?? []) fieldCounts[f] = (fieldCounts[f] ?? 0) + 1;
+    const [outcome] = await tx.execute<{ whole: number; partial: number }>(sql`
+      select count(*) filter (where t.fields is null and s.status = 'destroyed')::int as whole,
+        count(*) filter (where t.fields is not null and not s.legal_hold)::int as partial
+      from destruction_targets t join subjects s on s.id = t.subject_id
+      where t.destruction_id = ${c.destructionId}`);
     const [keyringBackup] = await tx
       .select({ id: backups.id, retainUntil: backups.retainUntil })
       .from(backups)
@@ -115,9 +120,9 @@ export const issueCertificate = async (d: { db: Db; keyring: Keyring }, c: Issue
                 'external reference replaced by a keyed-hash tombstone',
               ],
         tool: TOOL,
-        subjectsDestroyed: scope.kind === 'fields' ? 0 : c.shred.subjects,
-        subjectsWithFieldsDeleted: scope.kind === 'fields' ? c.shred.subjects : 0,
-        fieldsDeleted: scope.kind === 'fields' ? fieldCounts : {},
+        subjectsDestroyed: outcome!.whole,
+        subjectsWithFieldsDeleted: outcome!.partial,
+        fieldsDeleted: fieldCounts,
         keysDestroyed: c.shred.keys,
         keyIdsSha256: c.shred.keyIdsSha256,
         fieldRowsDeleted: c.shred.fieldRows,

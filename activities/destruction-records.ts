@@ -76,6 +76,19 @@ const anchoredExpired = async (d: Deps, tx: DbOrTx, fields: readonly string[], n
   return expired;
 };
 
+/** Subjects with values of `fields` past their anchored retention, each with those fields and its hold. */
+const fieldCandidates = async (d: Deps, tx: DbOrTx, fields: readonly string[], now: Date): Promise<Candidate[]> => {
+  const expired = await anchoredExpired(d, tx, fields, now);
+  if (expired.size === 0) return [];
+  const held = new Set(
+    [
+      ...(await tx.execute<{ id: string }>(sql`
+        select id from subjects where id = any(${pgArray([...expired.keys()])}::uuid[]) and legal_hold`)),
+    ].map((r) => r.id),
+  );
+  return [...expired].map(([id, f]) => ({ id, held: held.has(id), fields: f.sort() }));
+};
+
 /** The subjects (not destroyed) a scope matches, each with its hold and, for a field scope, the fields it holds. */
 export const resolveScope = async (d: Deps, tx: DbOrTx, scope: DestructionScope, now: Date): Promise<Candidate[]> => {
   const today = now.toISOString().slice(0, 10);
@@ -86,11 +99,18 @@ export const resolveScope = async (d: Deps, tx: DbOrTx, scope: DestructionScope,
         await rows<{ id: string; legal_hold: boolean }>(sql`
         select id, legal_hold from subjects where id = any(${pgArray(scope.subjectIds)}::uuid[]) and status <> 'destroyed'`)
       ).map((r) => ({ id: r.id, held: r.legal_hold, fields: null }));
-    case 'retentionExpired':
-      return (
+    case 'retentionExpired': {
+      const whole: Candidate[] = (
         await rows<{ id: string; legal_hold: boolean }>(sql`
         select id, legal_hold from subjects where retention_until < ${today}::date and status <> 'destroyed'`)
       ).map((r) => ({ id: r.id, held: r.legal_hold, fields: null }));
+      // Field values past their anchored retention, of subjects that are not going whole.
+      const anchored = Object.keys(d.catalog.fields).filter((f) => d.catalog.fields[f]!.retentionFrom);
+      if (anchored.length === 0) return whole;
+      const going = new Set(whole.map((c) => c.id));
+      const partial = [...(await fieldCandidates(d, tx, anchored, now))].filter((c) => !going.has(c.id));
+      return [...whole, ...partial];
+    }
     case 'consentWithdrawn':
       return (
         await rows<{ id: string; legal_hold: boolean }>(sql`
@@ -106,15 +126,7 @@ export const resolveScope = async (d: Deps, tx: DbOrTx, scope: DestructionScope,
           where s.id = any(${pgArray(scope.subjectIds)}::uuid[]) and s.status <> 'destroyed'
           group by s.id, s.legal_hold`)
         ).map((r) => ({ id: r.id, held: r.legal_hold, fields: r.fields }));
-      const expired = await anchoredExpired(d, tx, scope.fields, now);
-      if (expired.size === 0) return [];
-      const held = new Set(
-        (
-          await rows<{ id: string }>(sql`
-          select id from subjects where id = any(${pgArray([...expired.keys()])}::uuid[]) and legal_hold`)
-        ).map((r) => r.id),
-      );
-      return [...expired].map(([id, fields]) => ({ id, held: held.has(id), fields: fields.sort() }));
+      return fieldCandidates(d, tx, scope.fields, now);
     }
   }
 };

@@ -8,6 +8,7 @@ import { backupReviewActivities } from './backup-reviews';
 import { campaignActivities } from './campaigns';
 import { consentActivities } from './consents';
 import { destructionActivities } from './destructions';
+import { retentionSweepActivities } from './retention-sweep';
 import { incidentActivities } from './incidents';
 import { notifyActivities } from './notify';
 import { requestActivities } from './requests';
@@ -39,6 +40,7 @@ export const createActivities = (s: ActivityDeps) => {
     ...backupRetentionActivities(d),
     ...backupReviewActivities(d),
     ...destructionActivities(d),
+    ...retentionSweepActivities(d),
     ...qualityActivities(d),
     ...keyRotationActivities(d),
     ...accessReviewActivities(d),

@@ -13,6 +13,7 @@ import {
   keyRotationWorkflowId,
   accessReviewWorkflowId,
   obligationsCheckWorkflowId,
+  retentionSweepWorkflowId,
 } from './ids';
 
 /**
@@ -64,6 +65,7 @@ export const SCHEDULES: readonly ScheduleDeclaration[] = [
   { name: 'key-rotation', workflowType: 'keyRotation', workflowId: keyRotationWorkflowId, ids: ['rotationId'], spec: { everyMs: 90 * DAY }, catchupWindowMs: 7 * DAY, note: 'Every 90 days: a new KEK version, every data key re-wrapped and verified, the old version retired', input: () => ({ requestedBy: 'schedule:key-rotation' }) },
   { name: 'access-review', workflowType: 'accessReview', workflowId: accessReviewWorkflowId, ids: ['reviewId'], spec: { cron: '0 3 1 1,4,7,10 *' }, catchupWindowMs: 7 * DAY, note: 'Quarterly: every live access grant certified by its reviewer; grants not kept by the deadline are revoked', input: () => ({ requestedBy: 'schedule:access-review', ...ACCESS_REVIEW_DEFAULTS }) },
   { name: 'obligations-check', workflowType: 'obligationsCheck', workflowId: obligationsCheckWorkflowId, ids: ['checkId'], spec: { cron: '0 6 * * *' }, catchupWindowMs: DAY, note: 'Daily: remind owners of compliance obligations coming due, and tell them of overdue ones', input: () => ({ requestedBy: 'schedule:obligations-check' }) },
+  { name: 'retention-sweep', workflowType: 'retentionSweep', workflowId: retentionSweepWorkflowId, ids: ['sweepId', 'destructionId'], spec: { cron: '0 1 * * *' }, catchupWindowMs: DAY, note: 'Daily: one destruction request for subjects and field values past their retention, not under legal hold', input: () => ({ requestedBy: 'schedule:retention-sweep' }) },
 ];
 
 export const scheduleDeclaration = (name: string): ScheduleDeclaration | undefined =>

@@ -16,3 +16,4 @@ export { systemIncident } from './system-incident';
 export { accessReview } from './access-review';
 export { obligationsCheck } from './obligations-check';
 export { destruction } from './destruction';
+export { retentionSweep } from './retention-sweep';

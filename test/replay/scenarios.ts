@@ -22,6 +22,7 @@ import { accessReviewScenarios, obligationsCheckScenarios } from './access-revie
 import { backupReviewScenarios } from './backup-review-scenarios';
 import { backupScenarios } from './backup-scenarios';
 import { destructionScenarios } from './destruction-scenarios';
+import { retentionSweepScenarios } from './retention-sweep-scenarios';
 import { incidentScenarios, systemIncidentScenarios } from './incident-scenarios';
 import { qualityScenarios } from './quality-scenarios';
 import { requestScenarios } from './request-scenarios';
@@ -281,6 +282,7 @@ export const scenarios: Record<string, Record<string, Scenario>> = {
   incident: incidentScenarios,
   request: requestScenarios,
   destruction: destructionScenarios,
+  retentionSweep: retentionSweepScenarios,
   systemIncident: systemIncidentScenarios,
   accessReview: accessReviewScenarios,
   obligationsCheck: obligationsCheckScenarios,
