@@ -59,16 +59,16 @@ const activeUser = async (db: Db, id: string) =>
       .where(and(eq(users.id, id), isNull(users.disabledAt)))
   )[0];
 
-/** Records a grant after checking that grantee and reviewer are active users; audited `access-grant.created`. */
+/** Records a grant after checking that the grantee is an active user and the reviewer an active approver; audited. */
 export const createGrant = async (db: Db, g: AccessGrantRequest, by: Actor, now: Date): Promise<AccessGrant> => {
   const expiresAt = new Date(g.expiresAt);
   if (expiresAt.getTime() <= now.getTime())
     throw new DomainError('invalid', 'expiresAt', 'expiresAt must be in the future');
-  for (const [field, id] of [
-    ['userId', g.userId],
-    ['reviewerId', g.reviewerId],
-  ] as const)
-    if (!(await activeUser(db, id))) throw new DomainError('invalid', field, `${field}: no active user ${id}`);
+  if (!(await activeUser(db, g.userId)))
+    throw new DomainError('invalid', 'userId', `userId: no active user ${g.userId}`);
+  // Reviewers certify in access reviews, which take decisions from approvers only.
+  if ((await activeUser(db, g.reviewerId))?.role !== 'approver')
+    throw new DomainError('invalid', 'reviewerId', `reviewerId: no active user ${g.reviewerId} with the role approver`);
   return db.transaction(async (tx) => {
     const [grant] = await tx
       .insert(accessGrants)

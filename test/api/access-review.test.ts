@@ -304,6 +304,7 @@ describe('access grants', () => {
     expect(await fields(await post({ capability: 'destroy' }))).toEqual(['capability']);
     expect(await fields(await post({ expiresAt: new Date(Date.now() - 1000).toISOString() }))).toEqual(['expiresAt']);
     expect(await fields(await post({ reviewerId: randomUUID() }))).toEqual(['reviewerId']);
+    expect(await fields(await post({ reviewerId: owners[0].userId }))).toEqual(['reviewerId']);
     expect((await post({}, o4.key)).status).toBe(403);
     expect((await request('/v1/access-grants', reviewer1.key)).status).toBe(403);
   });
