@@ -21,6 +21,7 @@ import { importBenchmark } from './import';
 import { incidentBenchmark } from './incidents';
 import { keyRotationBenchmark } from './key-rotation';
 import { qualityBenchmark } from './quality';
+import { requestBenchmark } from './requests';
 
 /** A scenario may report several figures against its one baseline. */
 type Result = ScenarioResult | MemoryResult;
@@ -34,6 +35,7 @@ const scenarios: Record<string, (ctx: { databaseUrl: string }) => Promise<Result
   'key-rotation': keyRotationBenchmark,
   quality: qualityBenchmark,
   destruction: destructionBenchmark,
+  requests: requestBenchmark,
 };
 
 const only = process.argv.slice(2);

@@ -36,7 +36,7 @@ import {
   type RequestActor,
   type RequestInput,
   type RequestState,
-} from '../domain/request';
+} from '../domain/request-state';
 import type { RequestStaffMark, SubjectMessageKind } from '../domain/request-messages';
 
 export const io = {
