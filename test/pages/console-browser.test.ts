@@ -1,16 +1,20 @@
-import { existsSync, readFileSync } from 'node:fs';
+import { randomUUID } from 'node:crypto';
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { join } from 'node:path';
 import type { Worker } from '@temporalio/worker';
-import { eq } from 'drizzle-orm';
+import { desc, eq } from 'drizzle-orm';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { upsertSchedules } from '../../activities/schedules';
 import { revokeApiKey } from '../../activities/users';
-import { auditLog } from '../../db/schema';
+import { auditLog, backups, restoreTests } from '../../db/schema';
 import { startApi, type RunningApi } from '../../runtime/app-server';
 import { freePort } from '../../runtime/ports';
 import { bearer, readJson } from '../helpers/api';
+import { insertBackupRow } from '../helpers/backup-rows';
 import { pagesOf, seedPolicy, seedStaff, user } from '../helpers/incidents';
 import { createTestServices, createTestWorker, type TestServices } from '../helpers/services';
 import { waitFor } from '../helpers/wait';
@@ -32,6 +36,15 @@ declare const axe: {
   run: (o: unknown) => Promise<{ violations: { id: string; impact: string | null; nodes: unknown[] }[] }>;
 };
 const AXE_SOURCE = readFileSync(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8');
+
+/** `CONSOLE_SCREENSHOTS=docs/console`: the run also writes the README tour's screenshots there. */
+const SCREENSHOTS = process.env.CONSOLE_SCREENSHOTS;
+const shoot = async (page: Page, name: string) => {
+  if (!SCREENSHOTS) return;
+  mkdirSync(SCREENSHOTS, { recursive: true });
+  await page.setViewportSize({ width: 1100, height: 760 });
+  await page.screenshot({ path: join(SCREENSHOTS, `${name}.png`), fullPage: false });
+};
 
 /** The level-1 wait of the responder journey's policy: the acknowledgement must land inside it. */
 const LEVEL_WAIT_SECONDS = 20;
@@ -83,6 +96,10 @@ const axeViolations = async (page: Page) => {
   return result.violations.filter((v) => v.impact === 'serious' || v.impact === 'critical').map((v) => v.id);
 };
 
+const latestBackup = async () =>
+  (await services.database.db.select({ id: backups.id }).from(backups).orderBy(desc(backups.startedAt)).limit(1))[0]
+    ?.id;
+
 const click = async (page: Page, name: string) => {
   await Promise.all([page.waitForLoadState(), page.getByRole('button', { name, exact: true }).click()]);
   await page.waitForLoadState();
@@ -131,6 +148,11 @@ describe.skipIf(!HAVE_CHROMIUM && !IN_CI)('the console in headless Chromium', ()
     });
   }, 180_000);
   afterAll(async () => {
+    for (const s of services?.schedules ?? [])
+      await services.temporal.schedule
+        .getHandle(s.scheduleId)
+        .delete()
+        .catch(() => {});
     await browser?.close();
     worker?.shutdown();
     await running;
@@ -179,6 +201,7 @@ describe.skipIf(!HAVE_CHROMIUM && !IN_CI)('the console in headless Chromium', ()
     await page.getByLabel('Note', { exact: true }).fill('rotating the log bucket keys');
     await click(page, 'Add note');
     expect(await page.textContent('#timeline-list')).toContain('rotating the log bucket keys');
+    await shoot(page, 'incident');
 
     // The escalation stopped: past the moment level 2 would have been paged, only level 1 was.
     expect(ackedAt).toBeLessThan(firstPage!.pagedAt.getTime() + LEVEL_WAIT_SECONDS * 1000);
@@ -207,6 +230,17 @@ describe.skipIf(!HAVE_CHROMIUM && !IN_CI)('the console in headless Chromium', ()
     const { db } = services.database;
     const policy = await seedPolicy(db, [{ targets: [user(second.userId)], waitSeconds: 600 }]);
     const id = await openIncident('Lost laptop with a customer export', policy.id);
+    await insertBackupRow(db, { lastRestoreTest: 'pass' });
+    await services.database.db.insert(restoreTests).values({
+      id: randomUUID(),
+      backupId: (await latestBackup())!,
+      status: 'pass',
+      trigger: 'after-backup',
+      requestedBy: 'test',
+      rtoMs: 4_200,
+      rpoMs: 61_000,
+      finishedAt: new Date(),
+    });
     await waitFor(async () => ((await pagesOf(db, id)).length ? true : undefined), 'the first page');
     const { page, context } = await newPage({ axe: true });
     await page.goto(`${api.url}/console`);
@@ -215,7 +249,14 @@ describe.skipIf(!HAVE_CHROMIUM && !IN_CI)('the console in headless Chromium', ()
     expect(new URL(page.url()).pathname).toBe('/console');
     expect(await page.getByRole('link', { name: 'Audit' }).count()).toBe(0);
     expect(await page.getByRole('link', { name: 'Lost laptop with a customer export' }).count()).toBe(1);
+    expect(await page.textContent('#restore-test')).toContain('pass');
     expect(await axeViolations(page)).toEqual([]);
+    await shoot(page, 'today');
+    await Promise.all([page.waitForLoadState(), page.getByRole('link', { name: 'Backups' }).first().click()]);
+    expect(await page.getByRole('button', { name: 'Restore test now' }).count()).toBeGreaterThan(0);
+    expect(await axeViolations(page)).toEqual([]);
+    await shoot(page, 'backups');
+    await page.goto(`${api.url}/console`);
     await Promise.all([
       page.waitForLoadState(),
       page.getByRole('link', { name: 'Lost laptop with a customer export' }).click(),
@@ -241,9 +282,28 @@ describe.skipIf(!HAVE_CHROMIUM && !IN_CI)('the console in headless Chromium', ()
     await context.close();
   }, 120_000);
 
+  it('an admin pauses and resumes a schedule; the page passes axe', async () => {
+    const { db } = services.database;
+    await upsertSchedules({ client: services.temporal, db }, services.schedules);
+    const admin = await seedStaff(db, services.keyring, 'admin');
+    const { page, context } = await newPage({ axe: true });
+    await page.goto(`${api.url}/console/schedules`);
+    await signIn(page, admin.key);
+    expect(new URL(page.url()).pathname).toBe('/console/schedules');
+    expect(await axeViolations(page)).toEqual([]);
+    await click(page, 'Pause backup');
+    expect(await page.getByRole('status').textContent()).toBe('Saved.');
+    expect(await page.textContent('#schedule-backup .schedule-state')).toBe('paused');
+    await shoot(page, 'schedules');
+    await click(page, 'Resume backup');
+    expect(await page.textContent('#schedule-backup .schedule-state')).toBe('active');
+    await context.close();
+  }, 120_000);
+
   it('an auditor filters the trail and verifies the chain: the head hash shown is the stored one', async () => {
     const { page, context } = await newPage({ axe: true });
     await page.goto(`${api.url}/console/audit`);
+    await shoot(page, 'sign-in');
     await signIn(page, auditor.key);
     expect(new URL(page.url()).pathname).toBe('/console/audit');
     expect(await axeViolations(page)).toEqual([]);
@@ -259,6 +319,7 @@ describe.skipIf(!HAVE_CHROMIUM && !IN_CI)('the console in headless Chromium', ()
     const [row] = await services.database.db.select().from(auditLog).where(eq(auditLog.hash, head));
     expect(row).toBeDefined();
     expect(await axeViolations(page)).toEqual([]);
+    await shoot(page, 'audit-verify');
     await context.close();
   }, 120_000);
 
