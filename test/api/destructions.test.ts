@@ -1,7 +1,7 @@
 import type { Worker } from '@temporalio/worker';
 import { and, eq, inArray, sql } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { auditLog, subjectFields, subjectKeys, subjects } from '../../db/schema';
+import { auditLog, importRejects, subjectFields, subjectImports, subjectKeys, subjects } from '../../db/schema';
 import { bearer, readJson, seedPrincipal, type Problem } from '../helpers/api';
 import { seedSubjects } from '../helpers/backups';
 import { createTestApp, createTestWorker, type TestApp } from '../helpers/services';
@@ -244,6 +244,37 @@ describe('destruction', () => {
     const left = await api.database.db.select().from(subjectFields).where(inArray(subjectFields.subjectId, seeded.ids));
     expect(left.map((f) => f.field).sort()).toEqual(['name', 'name', 'segment', 'segment']);
     expect(await keysOf(seeded.ids)).toBe(2);
+  });
+
+  it('flags a later import of a destroyed subject’s external reference', async () => {
+    const seeded = await seedSubjects(api.database, api.keyring, 1);
+    const [before] = await api.database.db.select().from(subjects).where(eq(subjects.id, seeded.ids[0]!));
+    const started = await readJson<{ id: string }>(
+      await request({ kind: 'subjects', subjectIds: seeded.ids }, { grace: '1 second' }),
+    );
+    await decide(started.id, approverA, 'approve');
+    await decide(started.id, approverB, 'approve');
+    await settled(started.id, 'completed');
+
+    const line = JSON.stringify({ externalRef: before!.externalRef, jurisdiction: 'CN', fields: { name: 'Again' } });
+    for (const mode of ['insert', 'upsert']) {
+      const res = await api.app.request(`/v1/subject-imports?mode=${mode}`, {
+        method: 'POST',
+        headers: { ...bearer(owner.key), 'content-type': 'application/x-ndjson' },
+        body: `${line}\n`,
+      });
+      expect(res.status).toBe(202);
+      const { id } = await readJson<{ id: string }>(res);
+      const done = await waitFor(async () => {
+        const [row] = await api.database.db.select().from(subjectImports).where(eq(subjectImports.id, id));
+        return row?.status === 'completed' ? row : undefined;
+      }, `import ${id}`);
+      expect(done).toMatchObject({ imported: 0, rejected: 1 });
+      const rejects = await api.database.db.select().from(importRejects).where(eq(importRejects.importId, id));
+      expect(rejects.map((r) => r.reason)).toEqual(['subject_destroyed']);
+    }
+    const again = await api.database.db.select().from(subjects).where(eq(subjects.externalRef, before!.externalRef));
+    expect(again).toHaveLength(0);
   });
 
   it('refuses bad input naming the field', async () => {
