@@ -1,6 +1,7 @@
 import { WorkflowNotFoundError, WorkflowUpdateFailedError, type WorkflowHandle } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
 import { eq } from 'drizzle-orm';
+import type { z } from 'zod';
 import { dropIncidentTexts, storeIncidentText } from '../activities/incident-records';
 import { incidents } from '../db/schema';
 import { incidentWorkflowId } from '../domain/ids';
@@ -10,8 +11,19 @@ import {
   REASONS_REQUIRED,
   UNKNOWN_DEADLINE,
   type IncidentActor,
+  type PostmortemRequest,
+  type RegulatorNotificationRequest,
+  type StatusRequest,
 } from '../domain/incident';
 import type { Services } from '../runtime/services';
+import {
+  ackUpdate,
+  noteUpdate,
+  postmortemUpdate,
+  regulatorNotificationUpdate,
+  resolveUpdate,
+  statusUpdate,
+} from '../workflows/incident';
 import { ApiError } from './errors';
 
 const REFUSALS = new Set([NOT_RESPONDER, REASONS_REQUIRED, UNKNOWN_DEADLINE]);
@@ -84,5 +96,75 @@ export const incidentUpdates = ({ database, temporal }: Pick<Services, 'database
         throw err;
       }
     },
+  };
+};
+
+type StatusBody = z.infer<typeof StatusRequest>;
+type RegulatorBody = z.infer<typeof RegulatorNotificationRequest>;
+type PostmortemBody = z.infer<typeof PostmortemRequest>;
+
+/**
+ * The incident's actions as the API routes and the console send them: each stores its texts, runs its update and
+ * turns a refusal into an ApiError (see `incidentUpdates`). `now` checks a regulator notification's time.
+ */
+export const incidentActions = (services: Pick<Services, 'database' | 'temporal' | 'clock'>) => {
+  const updates = incidentUpdates(services);
+  return {
+    ack: (id: string, by: IncidentActor) => updates.run(id, by, {}, (h) => h.executeUpdate(ackUpdate, { args: [by] })),
+    note: (id: string, by: IncidentActor, text: string) =>
+      updates.run(id, by, { note: text }, (h, t) => h.executeUpdate(noteUpdate, { args: [by, { textId: t.note! }] })),
+    status: (id: string, by: IncidentActor, body: StatusBody) =>
+      updates.run(id, by, { note: body.note }, (h, t) =>
+        h.executeUpdate(statusUpdate, { args: [by, { status: body.status, ...(t.note ? { textId: t.note } : {}) }] }),
+      ),
+    regulator: (id: string, by: IncidentActor, body: RegulatorBody) => {
+      const now = services.clock().getTime();
+      const notifiedAt = body.notifiedAt === undefined ? now : Date.parse(body.notifiedAt);
+      if (notifiedAt > now + 60_000)
+        throw ApiError.badRequest('notifiedAt is in the future', [
+          { path: 'notifiedAt', message: 'must not be in the future' },
+        ]);
+      return updates.run(id, by, { 'delay-reasons': body.reasonsForDelay }, (h, t) =>
+        h.executeUpdate(regulatorNotificationUpdate, {
+          args: [
+            by,
+            {
+              deadline: body.deadline,
+              authority: body.authority,
+              reference: body.reference,
+              notifiedAt,
+              ...(t['delay-reasons'] ? { reasonsTextId: t['delay-reasons'] } : {}),
+            },
+          ],
+        }),
+      );
+    },
+    resolve: (id: string, by: IncidentActor, summary: string) =>
+      updates.run(id, by, { 'resolution-summary': summary }, (h, t) =>
+        h.executeUpdate(resolveUpdate, { args: [by, { textId: t['resolution-summary']! }] }),
+      ),
+    postmortem: (id: string, by: IncidentActor, body: PostmortemBody) =>
+      updates.run(
+        id,
+        by,
+        {
+          'postmortem-impact': body.impact,
+          'postmortem-timeline': body.timeline,
+          'postmortem-root-cause': body.rootCause,
+          'postmortem-actions': body.actions,
+        },
+        (h, t) =>
+          h.executeUpdate(postmortemUpdate, {
+            args: [
+              by,
+              {
+                impactTextId: t['postmortem-impact']!,
+                timelineTextId: t['postmortem-timeline']!,
+                rootCauseTextId: t['postmortem-root-cause']!,
+                actionsTextId: t['postmortem-actions']!,
+              },
+            ],
+          }),
+      ),
   };
 };

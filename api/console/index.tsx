@@ -10,11 +10,16 @@ import { viewSchedule } from '../../activities/schedules';
 import { findPrincipal } from '../../activities/users';
 import { backups, restoreTests } from '../../db/schema';
 import { DomainError } from '../../domain/errors';
-import { WORK_STATUSES } from '../../domain/incident';
+import {
+  NoteRequest,
+  PostmortemRequest,
+  RegulatorNotificationRequest,
+  ResolveRequest,
+  StatusRequest,
+} from '../../domain/incident';
 import type { Services } from '../../runtime/services';
-import { ackUpdate, noteUpdate, statusUpdate } from '../../workflows/incident';
 import { ApiError, fromDomain, loggableError } from '../errors';
-import { incidentUpdates } from '../incident-updates';
+import { incidentActions } from '../incident-updates';
 import { incidentActor } from '../routes/incidents';
 import { verifyWithCheckpoints } from '../routes/audit';
 import { startRestoreTest } from '../routes/backups';
@@ -63,16 +68,6 @@ const AuditQuery = z
     lang: z.string().optional(),
   })
   .strict();
-const NoteForm = z.object({ text: z.string().trim().min(1).max(20_000) });
-const StatusForm = z.object({
-  status: z.enum(WORK_STATUSES),
-  note: z
-    .string()
-    .trim()
-    .max(20_000)
-    .transform((v) => (v === '' ? undefined : v))
-    .optional(),
-});
 const AUDIT_PAGE = 100;
 
 /** Where a sign-in may send the user back to: a console path of this origin only. */
@@ -94,7 +89,6 @@ export const consoleApp = (services: Services) => {
   const LANG = 'custodian-console-lang';
   const cookieOptions = { path: '/', httpOnly: true, secure: tls, sameSite: 'Strict' } as const;
   const terms = sessionTerms(config);
-  const updates = incidentUpdates(services);
 
   const render = async (c: Context<ConsoleEnv>, status: Status, page: JSX.Element) =>
     c.html(`<!doctype html>${await page.toString()}`, status, {
@@ -203,7 +197,56 @@ export const consoleApp = (services: Services) => {
     return render(c, 200, <TodayPage v={c.get('view')} f={facts} />);
   });
 
-  const INCIDENT_DONE = { ack: 'acked', notes: 'done', status: 'done' } as const;
+  /** A refusal as a page: the API's status and code; anything else is the onError 500. */
+  const refused = (c: Context<ConsoleEnv>, err: unknown) => {
+    const e = err instanceof DomainError ? fromDomain(err) : err;
+    if (!(e instanceof ApiError)) throw err;
+    if (e.status === 404) return problemPage(c, 404, 'not-found');
+    if (e.status === 403) return problemPage(c, 403, 'forbidden');
+    if (e.status === 400) return problemPage(c, 400, 'bad-form', e.message);
+    return problemPage(c, 409, 'conflict', e.code);
+  };
+
+  /** Each incident form: its capability (the API route's roles) and how it reads its fields into the API's body. */
+  const optional = (v: string | undefined) => (v === undefined || v.trim() === '' ? undefined : v);
+  const INCIDENT_FORMS = {
+    ack: { capability: 'ackIncident', parse: () => ({ success: true as const, data: {} }) },
+    notes: {
+      capability: 'noteIncident',
+      parse: (f: Record<string, string>) => NoteRequest.safeParse({ text: f.text }),
+    },
+    status: {
+      capability: 'statusIncident',
+      parse: (f: Record<string, string>) =>
+        StatusRequest.safeParse({ status: f.status, ...(optional(f.note) && { note: f.note }) }),
+    },
+    'regulator-notifications': {
+      capability: 'regulatorIncident',
+      parse: (f: Record<string, string>) =>
+        RegulatorNotificationRequest.safeParse({
+          deadline: f.deadline,
+          authority: f.authority,
+          reference: f.reference,
+          ...(optional(f.reasonsForDelay) && { reasonsForDelay: f.reasonsForDelay }),
+        }),
+    },
+    resolve: {
+      capability: 'resolveIncident',
+      parse: (f: Record<string, string>) => ResolveRequest.safeParse({ summary: f.summary }),
+    },
+    postmortem: {
+      capability: 'postmortemIncident',
+      parse: (f: Record<string, string>) =>
+        PostmortemRequest.safeParse({
+          impact: f.impact,
+          timeline: f.timeline,
+          rootCause: f.rootCause,
+          actions: f.actions,
+        }),
+    },
+  } as const satisfies Record<string, { capability: Capability; parse: (f: Record<string, string>) => unknown }>;
+  const incidents = incidentActions(services);
+
   app.get('/incidents/:id', async (c) => {
     if (!allowed(c, 'viewIncidents')) return problemPage(c, 403, 'forbidden');
     const id = Uuid.safeParse(c.req.param('id'));
@@ -223,40 +266,30 @@ export const consoleApp = (services: Services) => {
     return render(c, 200, <IncidentPage v={v} d={d} {...(flash && { flash })} />);
   });
 
-  /** An incident form: the same update path as the API's routes (texts stored first, refusals as problems). */
-  app.post('/incidents/:id/:action{ack|notes|status}', async (c) => {
-    const action = c.req.param('action') as keyof typeof INCIDENT_DONE;
-    const capability = ({ ack: 'ackIncident', notes: 'noteIncident', status: 'statusIncident' } as const)[action];
-    if (!allowed(c, capability)) return problemPage(c, 403, 'forbidden');
+  /** An incident form: the same actions as the API's routes (texts stored first, refusals as the API's problems). */
+  app.post('/incidents/:id/:action{ack|notes|status|regulator-notifications|resolve|postmortem}', async (c) => {
+    const action = c.req.param('action') as keyof typeof INCIDENT_FORMS;
+    const form = INCIDENT_FORMS[action];
+    if (!allowed(c, form.capability)) return problemPage(c, 403, 'forbidden');
     const id = Uuid.safeParse(c.req.param('id'));
     if (!id.success) return problemPage(c, 404, 'not-found');
+    const parsed = form.parse(await formOf(c));
+    if (!parsed.success) {
+      const field = 'error' in parsed ? parsed.error.issues[0]?.path.join('.') : undefined;
+      return problemPage(c, 400, 'bad-form', field);
+    }
     const by = incidentActor(c.get('session')!.principal, 'console');
-    const form = await formOf(c);
-    let done: string = INCIDENT_DONE[action];
+    const body = parsed.data as never;
+    let done = 'done';
     try {
-      if (action === 'ack') {
-        const r = await updates.run(id.data, by, {}, (h) => h.executeUpdate(ackUpdate, { args: [by] }));
-        if (!r.acknowledged) done = 'already';
-      } else if (action === 'notes') {
-        const parsed = NoteForm.safeParse(form);
-        if (!parsed.success) return problemPage(c, 400, 'bad-form', 'text');
-        await updates.run(id.data, by, { note: parsed.data.text }, (h, t) =>
-          h.executeUpdate(noteUpdate, { args: [by, { textId: t.note! }] }),
-        );
-      } else {
-        const parsed = StatusForm.safeParse(form);
-        if (!parsed.success) return problemPage(c, 400, 'bad-form', 'status');
-        const { status, note } = parsed.data;
-        await updates.run(id.data, by, { note }, (h, t) =>
-          h.executeUpdate(statusUpdate, { args: [by, { status, ...(t.note ? { textId: t.note } : {}) }] }),
-        );
-      }
+      if (action === 'ack') done = (await incidents.ack(id.data, by)).acknowledged ? 'acked' : 'already';
+      else if (action === 'notes') await incidents.note(id.data, by, (body as { text: string }).text);
+      else if (action === 'status') await incidents.status(id.data, by, body);
+      else if (action === 'regulator-notifications') await incidents.regulator(id.data, by, body);
+      else if (action === 'resolve') await incidents.resolve(id.data, by, (body as { summary: string }).summary);
+      else await incidents.postmortem(id.data, by, body);
     } catch (err) {
-      if (!(err instanceof ApiError)) throw err;
-      if (err.status === 404) return problemPage(c, 404, 'not-found');
-      if (err.status === 403) return problemPage(c, 403, 'forbidden');
-      if (err.status === 400) return problemPage(c, 400, 'bad-form', err.message);
-      return problemPage(c, 409, 'conflict', err.code);
+      return refused(c, err);
     }
     return c.redirect(`/console/incidents/${id.data}?done=${done}`, 303);
   });
@@ -286,16 +319,6 @@ export const consoleApp = (services: Services) => {
   };
   app.get('/audit', (c) => auditPage(c, false));
   app.get('/audit/verify', (c) => auditPage(c, true));
-
-  /** A refusal as a page: the API's status and code; anything else is the onError 500. */
-  const refused = (c: Context<ConsoleEnv>, err: unknown) => {
-    const e = err instanceof DomainError ? fromDomain(err) : err;
-    if (!(e instanceof ApiError)) throw err;
-    if (e.status === 404) return problemPage(c, 404, 'not-found');
-    if (e.status === 403) return problemPage(c, 403, 'forbidden');
-    if (e.status === 400) return problemPage(c, 400, 'bad-form', e.message);
-    return problemPage(c, 409, 'conflict', e.code);
-  };
 
   app.get('/backups', async (c) => {
     if (!allowed(c, 'viewBackups')) return problemPage(c, 403, 'forbidden');

@@ -171,7 +171,9 @@ export const IncidentPage: FC<{ v: View; d: Incident; flash?: string; problem?: 
   const t = v.t.incident;
   const date = formatDate(v.lang);
   const role = v.user!.role;
-  const closed = d.status === 'closed' || d.status === 'resolved';
+  const closed = d.status === 'closed';
+  const resolved = d.status === 'resolved';
+  const owed = d.deadlines.filter((x) => !x.notifiedAt);
   const escalation = d.escalation as { level?: number; round?: number } | null;
   return (
     <Layout v={v} title={`${t.title}: ${d.title}`}>
@@ -194,7 +196,7 @@ export const IncidentPage: FC<{ v: View; d: Incident; flash?: string; problem?: 
           <dd id="acknowledged-by">{d.acknowledgedBy ? `${d.acknowledgedBy} · ${date(d.acknowledgedAt)}` : '—'}</dd>
         </dl>
       </section>
-      {!closed && (can(role, 'ackIncident') || can(role, 'noteIncident') || can(role, 'statusIncident')) ? (
+      {!closed && (can(role, 'ackIncident') || can(role, 'noteIncident') || can(role, 'postmortemIncident')) ? (
         <section aria-labelledby="act">
           <h2 id="act">{t.changeStatus}</h2>
           {can(role, 'ackIncident') && !d.acknowledgedBy ? (
@@ -205,7 +207,7 @@ export const IncidentPage: FC<{ v: View; d: Incident; flash?: string; problem?: 
               </button>
             </form>
           ) : null}
-          {can(role, 'statusIncident') ? (
+          {can(role, 'statusIncident') && !resolved ? (
             <form method="post" action={`/console/incidents/${d.id}/status`}>
               <Csrf v={v} />
               <label for="status">{t.status}</label>
@@ -221,13 +223,63 @@ export const IncidentPage: FC<{ v: View; d: Incident; flash?: string; problem?: 
               </p>
             </form>
           ) : null}
-          {can(role, 'noteIncident') ? (
+          {can(role, 'noteIncident') && !resolved ? (
             <form method="post" action={`/console/incidents/${d.id}/notes`}>
               <Csrf v={v} />
               <label for="note">{t.note}</label>
               <textarea id="note" name="text" required maxlength={20000} />
               <p>
                 <button type="submit">{t.addNote}</button>
+              </p>
+            </form>
+          ) : null}
+          {can(role, 'regulatorIncident') && !resolved && owed.length > 0 ? (
+            <form method="post" action={`/console/incidents/${d.id}/regulator-notifications`}>
+              <Csrf v={v} />
+              <h3>{t.regulator}</h3>
+              <label for="deadline">{t.deadline}</label>
+              <select id="deadline" name="deadline">
+                {owed.map((x) => (
+                  <option value={x.kind}>
+                    {x.kind} · {x.authority}
+                  </option>
+                ))}
+              </select>
+              <label for="authority">{t.authority}</label>
+              <input id="authority" name="authority" required maxlength={200} value={owed[0]!.authority} />
+              <label for="reference">{t.reference}</label>
+              <input id="reference" name="reference" required maxlength={200} />
+              <label for="reasons">{t.reasonsForDelay}</label>
+              <textarea id="reasons" name="reasonsForDelay" maxlength={20000} />
+              <p>
+                <button type="submit">{t.recordNotification}</button>
+              </p>
+            </form>
+          ) : null}
+          {can(role, 'resolveIncident') && !resolved ? (
+            <form method="post" action={`/console/incidents/${d.id}/resolve`}>
+              <Csrf v={v} />
+              <label for="summary">{t.summary}</label>
+              <textarea id="summary" name="summary" required minlength={3} maxlength={20000} />
+              <p>
+                <button type="submit">{t.resolve}</button>
+              </p>
+            </form>
+          ) : null}
+          {can(role, 'postmortemIncident') && resolved ? (
+            <form method="post" action={`/console/incidents/${d.id}/postmortem`}>
+              <Csrf v={v} />
+              <h3>{t.postmortem}</h3>
+              <label for="impact">{t.impact}</label>
+              <textarea id="impact" name="impact" required maxlength={50000} />
+              <label for="pm-timeline">{t.pmTimeline}</label>
+              <textarea id="pm-timeline" name="timeline" required maxlength={50000} />
+              <label for="root-cause">{t.rootCause}</label>
+              <textarea id="root-cause" name="rootCause" required maxlength={50000} />
+              <label for="actions">{t.actions}</label>
+              <textarea id="actions" name="actions" required maxlength={50000} />
+              <p>
+                <button type="submit">{t.recordPostmortem}</button>
               </p>
             </form>
           ) : null}

@@ -25,19 +25,10 @@ import {
 import { DEFAULT_GRADE_THRESHOLDS } from '../../domain/regulatory-clocks';
 import type { Services } from '../../runtime/services';
 import type { campaign as campaignWorkflow } from '../../workflows/campaign';
-import {
-  ackUpdate,
-  gradeUpdate,
-  noteUpdate,
-  postmortemUpdate,
-  regulatorNotificationUpdate,
-  resolveUpdate,
-  statusUpdate,
-  type incident as incidentWorkflow,
-} from '../../workflows/incident';
+import { gradeUpdate, type incident as incidentWorkflow } from '../../workflows/incident';
 import { actorOf, defineRoute, endpoint, jsonResponse, v1Resource, type Principal } from '../auth';
 import { ApiError, problemResponse } from '../errors';
-import { incidentUpdates } from '../incident-updates';
+import { incidentActions, incidentUpdates } from '../incident-updates';
 import { IdParam } from '../params';
 import { IdempotencyHeaders, requestHash, startProcess } from '../processes';
 
@@ -187,6 +178,7 @@ export const incidentRoutes = (services: Services) => {
   const { db } = services.database;
   const { config, clock, temporal } = services;
   const updates = incidentUpdates(services);
+  const actions = incidentActions(services);
 
   /** 400 naming each affected subject or import that does not exist. */
   const checkAffected = async (a: IncidentInput['affected']) => {
@@ -356,26 +348,15 @@ export const incidentRoutes = (services: Services) => {
       return c.json(found, 200);
     }),
     endpoint(ack, async (c) => {
-      const { id } = c.req.valid('param');
-      const by = incidentActor(c.var.principal);
-      const r = await updates.run(id, by, {}, (h) => h.executeUpdate(ackUpdate, { args: [by] }));
+      const r = await actions.ack(c.req.valid('param').id, incidentActor(c.var.principal));
       return c.json({ ...r, acknowledgedAt: iso(r.acknowledgedAt) }, 200);
     }),
     endpoint(note, async (c) => {
-      const { id } = c.req.valid('param');
-      const by = incidentActor(c.var.principal);
-      const r = await updates.run(id, by, { note: c.req.valid('json').text }, (h, t) =>
-        h.executeUpdate(noteUpdate, { args: [by, { textId: t.note! }] }),
-      );
+      const r = await actions.note(c.req.valid('param').id, incidentActor(c.var.principal), c.req.valid('json').text);
       return c.json({ ...r, at: iso(r.at) }, 200);
     }),
     endpoint(status, async (c) => {
-      const { id } = c.req.valid('param');
-      const body = c.req.valid('json');
-      const by = incidentActor(c.var.principal);
-      const r = await updates.run(id, by, { note: body.note }, (h, t) =>
-        h.executeUpdate(statusUpdate, { args: [by, { status: body.status, ...(t.note ? { textId: t.note } : {}) }] }),
-      );
+      const r = await actions.status(c.req.valid('param').id, incidentActor(c.var.principal), c.req.valid('json'));
       return c.json({ ...r, at: iso(r.at) }, 200);
     }),
     endpoint(grade, async (c) => {
@@ -387,65 +368,19 @@ export const incidentRoutes = (services: Services) => {
       return c.json({ ...r, at: iso(r.at) }, 200);
     }),
     endpoint(regulator, async (c) => {
-      const { id } = c.req.valid('param');
-      const body = c.req.valid('json');
-      const now = clock().getTime();
-      const notifiedAt = body.notifiedAt === undefined ? now : Date.parse(body.notifiedAt);
-      if (notifiedAt > now + 60_000)
-        throw ApiError.badRequest('notifiedAt is in the future', [
-          { path: 'notifiedAt', message: 'must not be in the future' },
-        ]);
-      const by = incidentActor(c.var.principal);
-      const r = await updates.run(id, by, { 'delay-reasons': body.reasonsForDelay }, (h, t) =>
-        h.executeUpdate(regulatorNotificationUpdate, {
-          args: [
-            by,
-            {
-              deadline: body.deadline,
-              authority: body.authority,
-              reference: body.reference,
-              notifiedAt,
-              ...(t['delay-reasons'] ? { reasonsTextId: t['delay-reasons'] } : {}),
-            },
-          ],
-        }),
-      );
+      const r = await actions.regulator(c.req.valid('param').id, incidentActor(c.var.principal), c.req.valid('json'));
       return c.json({ ...r, at: iso(r.at) }, 200);
     }),
     endpoint(resolveRoute, async (c) => {
-      const { id } = c.req.valid('param');
-      const by = incidentActor(c.var.principal);
-      const r = await updates.run(id, by, { 'resolution-summary': c.req.valid('json').summary }, (h, t) =>
-        h.executeUpdate(resolveUpdate, { args: [by, { textId: t['resolution-summary']! }] }),
+      const r = await actions.resolve(
+        c.req.valid('param').id,
+        incidentActor(c.var.principal),
+        c.req.valid('json').summary,
       );
       return c.json({ ...r, at: iso(r.at) }, 200);
     }),
     endpoint(postmortem, async (c) => {
-      const { id } = c.req.valid('param');
-      const body = c.req.valid('json');
-      const by = incidentActor(c.var.principal);
-      const r = await updates.run(
-        id,
-        by,
-        {
-          'postmortem-impact': body.impact,
-          'postmortem-timeline': body.timeline,
-          'postmortem-root-cause': body.rootCause,
-          'postmortem-actions': body.actions,
-        },
-        (h, t) =>
-          h.executeUpdate(postmortemUpdate, {
-            args: [
-              by,
-              {
-                impactTextId: t['postmortem-impact']!,
-                timelineTextId: t['postmortem-timeline']!,
-                rootCauseTextId: t['postmortem-root-cause']!,
-                actionsTextId: t['postmortem-actions']!,
-              },
-            ],
-          }),
-      );
+      const r = await actions.postmortem(c.req.valid('param').id, incidentActor(c.var.principal), c.req.valid('json'));
       return c.json({ ...r, at: iso(r.at) }, 200);
     }),
   );
