@@ -36,14 +36,12 @@ const seedSubject = async () => {
   );
   const db = api.database.db;
   await db.insert(subjects).values(created.subject);
-  await db
-    .insert(subjectKeys)
-    .values({
-      subjectId: created.subject.id,
-      keyVersion: 1,
-      kekVersion: created.kekVersion,
-      wrappedKey: created.wrappedKey,
-    });
+  await db.insert(subjectKeys).values({
+    subjectId: created.subject.id,
+    keyVersion: 1,
+    kekVersion: created.kekVersion,
+    wrappedKey: created.wrappedKey,
+  });
   await db.insert(subjectFields).values(created.fields.map((f) => ({ ...f, subjectId: created.subject.id })));
   return created.subject.id;
 };
@@ -141,6 +139,7 @@ describe('a request’s clock', () => {
       async () => ((await api.app.request(`/v1/requests/${id}`, { headers: bearer(owner.key) })).ok ? true : undefined),
       'filed',
     );
+    const pausedAt = Date.now();
     const paused = await post(id, 'pause', { reason: 'Waiting for the subject to name the accounts' });
     expect(paused.status).toBe(200);
     const atPause = await readJson<{ timeLeftMs: number; dueAt: string }>(paused);
@@ -148,7 +147,7 @@ describe('a request’s clock', () => {
     const first = await get(id);
     // Past the 50 % mark of the original window while paused: nothing fires, and the time left stands still.
     await waitFor(
-      async () => (Date.now() - Date.parse(first.timeline[0]!.at) > 11_000 ? true : undefined),
+      async () => (Date.now() - Math.max(pausedAt, Date.parse(first.timeline[0]!.at)) > 11_000 ? true : undefined),
       'past 50 %',
     );
     const still = await get(id);
