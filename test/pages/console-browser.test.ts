@@ -219,6 +219,14 @@ describe.skipIf(!HAVE_CHROMIUM && !IN_CI)('the console in headless Chromium', ()
     expect(await page.goto(`${api.url}/console/incidents/${id}`).then((r) => r?.status())).toBe(200);
     expect(await page.textContent('#timeline-list')).not.toContain('forged');
 
+    // The responder's page, with every form it offers, passes axe too (a second session of the same key).
+    const checked = await newPage({ axe: true });
+    await checked.page.goto(`${api.url}/console/incidents/${id}`);
+    await signIn(checked.page, responder.key);
+    expect(await checked.page.getByRole('button', { name: 'Resolve' }).count()).toBe(1);
+    expect(await axeViolations(checked.page)).toEqual([]);
+    await checked.context.close();
+
     // Revoking the key ends the session at once.
     await revokeApiKey(db, responder.keyId, { actor: 'test:revoke' });
     await page.goto(`${api.url}/console/incidents/${id}`);
