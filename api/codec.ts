@@ -83,6 +83,9 @@ export const codecRoutes = (services: Services) => {
 
   const handle = (direction: 'encode' | 'decode') => async (c: Context) => {
     await authorize(c);
+    // JSON only: a cross-site text/plain form cannot pass for a codec request.
+    if (c.req.header('content-type')?.split(';')[0]?.trim().toLowerCase() !== 'application/json')
+      return problem(c, new ApiError(415, 'unsupported-media-type', 'Unsupported media type', 'send application/json'));
     let raw: unknown;
     try {
       raw = await c.req.json();

@@ -99,6 +99,12 @@ describe('POST /codec/decode and /codec/encode', () => {
     const forbidden = await codec('decode', { payloads: wire }, { authorization: `Bearer ${owner}` });
     expect(forbidden.status).toBe(403);
     expect((await codec('decode', { payloads: wire }, {})).status).toBe(401);
+    const asText = await codec(
+      'decode',
+      { payloads: wire },
+      { authorization: `Bearer ${admin}`, 'content-type': 'text/plain' },
+    );
+    expect(asText.status).toBe(415);
     const bad = await codec('decode', { payloads: [{ data: 'not base64!' }] }, { authorization: `Bearer ${admin}` });
     expect(bad.status).toBe(400);
     expect((await readJson<Problem>(bad)).fields?.[0]?.path).toBe('payloads.0.data');
