@@ -86,16 +86,14 @@ export async function requestBenchmark(ctx: {
         ),
       );
       await db.insert(subjects).values(made.map((m) => m.subject));
-      await db
-        .insert(subjectKeys)
-        .values(
-          made.map((m) => ({
-            subjectId: m.subject.id,
-            keyVersion: 1,
-            kekVersion: m.kekVersion,
-            wrappedKey: m.wrappedKey,
-          })),
-        );
+      await db.insert(subjectKeys).values(
+        made.map((m) => ({
+          subjectId: m.subject.id,
+          keyVersion: 1,
+          kekVersion: m.kekVersion,
+          wrappedKey: m.wrappedKey,
+        })),
+      );
       await db
         .insert(subjectFields)
         .values(made.flatMap((m) => m.fields.map((f) => ({ ...f, subjectId: m.subject.id }))));
