@@ -119,7 +119,10 @@ const Env = z.object({
   /** The operator's overrides of the declared schedules (JSON by name: cron or every, paused, note, catchupWindow). */
   CUSTODIAN_SCHEDULES_FILE: optionalString.pipe(z.string().refine(existsSync, 'no such file').optional()),
   /** A reveal whose purpose reaches a `sensitive` field needs the owner's live reveal grant (access grants); default off. */
-  CUSTODIAN_SENSITIVE_REVEAL_NEEDS_GRANT: z.enum(['true', 'false']).default('false').transform((v) => v === 'true'),
+  CUSTODIAN_SENSITIVE_REVEAL_NEEDS_GRANT: z
+    .enum(['true', 'false'])
+    .default('false')
+    .transform((v) => v === 'true'),
   /** CN incident reports (CAC measures Art. 4): `cii` (critical-information-infrastructure operator, 1 h) or `other` (4 h). */
   CUSTODIAN_CN_OPERATOR_TYPE: z.enum(['cii', 'other']).default('other'),
   /** How long the acknowledgement link in an incident page stays valid (ISO 8601 or words); default 24 h. */
@@ -134,7 +137,10 @@ const Env = z.object({
   CUSTODIAN_DESTRUCTION_APPROVAL_WINDOW: z.string().trim().default('P14D').pipe(Duration),
   CUSTODIAN_DESTRUCTION_GRACE: z.string().trim().default('P7D').pipe(Duration),
   /** The retention sweep's destruction requests skip the two approvals (recorded on the certificate); default off. */
-  CUSTODIAN_RETENTION_SWEEP_AUTO_APPROVE: z.enum(['true', 'false']).default('false').transform((v) => v === 'true'),
+  CUSTODIAN_RETENTION_SWEEP_AUTO_APPROVE: z
+    .enum(['true', 'false'])
+    .default('false')
+    .transform((v) => v === 'true'),
   SMTP_URL: optionalString.pipe(z.url({ protocol: /^smtps?$/ }).optional()),
   SMTP_FROM: optionalString.pipe(
     z
