@@ -118,10 +118,10 @@ const Env = z.object({
     .transform((v) => v === 'true'),
   /** The operator's overrides of the declared schedules (JSON by name: cron or every, paused, note, catchupWindow). */
   CUSTODIAN_SCHEDULES_FILE: optionalString.pipe(z.string().refine(existsSync, 'no such file').optional()),
-  /** A reveal whose purpose reaches a `sensitive` field needs the owner's live reveal grant (access grants); default off. */
+  /** A reveal whose purpose reaches a `sensitive` field needs the owner's live reveal grant (access grants); default on. */
   CUSTODIAN_SENSITIVE_REVEAL_NEEDS_GRANT: z
     .enum(['true', 'false'])
-    .default('false')
+    .default('true')
     .transform((v) => v === 'true'),
   /** CN incident reports (CAC measures Art. 4): `cii` (critical-information-infrastructure operator, 1 h) or `other` (4 h). */
   CUSTODIAN_CN_OPERATOR_TYPE: z.enum(['cii', 'other']).default('other'),

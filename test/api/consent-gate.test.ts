@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { newSubject } from '../../activities/subject-writer';
 import { auditLog, consents, purposeRestrictions, subjectFields, subjectKeys, subjects } from '../../db/schema';
 import { Catalog, CatalogOverride, defaultCatalog, mergeCatalog } from '../../domain/catalog';
-import { bearer, readJson, seedPrincipal, type Problem } from '../helpers/api';
+import { bearer, grantSensitiveReveal, readJson, seedPrincipal, type Problem } from '../helpers/api';
 import { insertNotice } from '../helpers/notifications';
 import { createTestApp, createTestWorker, type TestApp } from '../helpers/services';
 import { waitFor } from '../helpers/wait';
@@ -51,7 +51,10 @@ beforeAll(async () => {
   api = await createTestApp({ services: { catalog } });
   worker = await createTestWorker(api);
   running = worker.run();
-  ({ key: owner } = await seedPrincipal(api.database.db, 'owner'));
+  const seeded = await seedPrincipal(api.database.db, 'owner');
+  owner = seeded.key;
+  // The consent gate is under test here, not the access grant that sensitive reveals also need.
+  await grantSensitiveReveal(api.database.db, seeded.userId);
   noticeId = await insertNotice(api.database.db);
 }, 120_000);
 afterAll(async () => {

@@ -7,7 +7,7 @@ import { stagedFilePath } from '../../activities/import-staging';
 import { createApp, type App } from '../../api/app';
 import { importWorkflowId } from '../../domain/ids';
 import { createLogger } from '../../runtime/logger';
-import { bearer, readJson, seedPrincipal, type Problem } from '../helpers/api';
+import { bearer, grantSensitiveReveal, readJson, seedPrincipal, type Problem } from '../helpers/api';
 import { createTestApp, createTestWorker, type TestApp } from '../helpers/services';
 import { badLines, fakeSubject } from '../helpers/subject-files';
 
@@ -206,6 +206,11 @@ describe('GET /v1/subjects', () => {
       details: { fields: ['email', 'name', 'phone'], purpose: 'customer-service' },
     });
 
+    // credit-assessment reaches sensitive fields: refused until the owner holds a reveal grant.
+    const ungranted = await get(`/v1/subjects/${subjectId}/reveal?purpose=credit-assessment`, owner);
+    expect(ungranted.status).toBe(403);
+    expect((await readJson<{ code: string }>(ungranted)).code).toBe('access-grant-required');
+    await grantSensitiveReveal(api.database.db, ownerId);
     const credit = await readJson<SubjectBody>(
       await get(`/v1/subjects/${subjectId}/reveal?purpose=credit-assessment`, owner),
     );
