@@ -104,7 +104,9 @@ describe('console sign-in and sessions', () => {
     const forged = await request(api, jar, '/console/sign-out', { form: {} });
     expect(forged.status).toBe(403);
     expect(await forged.text()).toContain('CSRF');
-    const wrong = await request(api, jar, '/console/sign-out', { form: { _csrf: (csrf[0] === 'x' ? 'y' : 'x') + csrf.slice(1) } });
+    const wrong = await request(api, jar, '/console/sign-out', {
+      form: { _csrf: (csrf[0] === 'x' ? 'y' : 'x') + csrf.slice(1) },
+    });
     expect(wrong.status).toBe(403);
     expect((await request(api, jar, '/console')).status).toBe(200);
     const out = await request(api, new Map(jar), '/console/sign-out', { form: { _csrf: csrf } });
