@@ -1,100 +1,23 @@
-import { spawn, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { once } from 'node:events';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { and, eq, like } from 'drizzle-orm';
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { accessGrants, accessReviews, auditLog, notifications } from '../../db/schema';
 import { accessReviewWorkflowId } from '../../domain/ids';
-import { generateKeyFile, parseKeyring } from '../../runtime/keyring';
-import { bundleWorkflows } from '../../runtime/worker';
 import { accessReview } from '../../workflows';
 import { accessDecisionUpdate } from '../../workflows/access-review';
-import { createTestDatabase, type TestDatabase } from '../helpers/db';
 import { seedStaff } from '../helpers/incidents';
-import { connectTestTemporal, type TestTemporal } from '../helpers/temporal';
 import { waitFor } from '../helpers/wait';
+import { useProductionWorkers } from '../helpers/production-workers';
 
-const keyFile = generateKeyFile();
-let database: TestDatabase;
-let temporal: TestTemporal;
-let dir: string;
-let bundlePath: string;
-const children: ChildProcess[] = [];
-
-beforeAll(async () => {
-  dir = await mkdtemp(join(tmpdir(), 'custodian-access-review-kill-'));
-  const [db, t, bundle] = await Promise.all([
-    createTestDatabase(),
-    connectTestTemporal(parseKeyring(keyFile, 'test')),
-    bundleWorkflows(),
-  ]);
-  [database, temporal] = [db, t];
-  bundlePath = join(dir, 'workflow-bundle.js');
-  await writeFile(bundlePath, bundle.code);
-  await writeFile(`${bundlePath}.map`, bundle.sourceMap);
-}, 180_000);
-afterAll(async () => {
-  const running = children.filter((c) => c.exitCode === null && c.signalCode === null);
-  for (const child of running) {
-    child.stdin?.end();
-    child.kill('SIGTERM');
-  }
-  // A worker drains before it exits; one that does not within 20 s is killed.
-  await Promise.all(
-    running.map((c) =>
-      Promise.race([once(c, 'exit'), new Promise((r) => setTimeout(r, 20_000)).then(() => c.kill('SIGKILL'))]),
-    ),
-  );
-  await temporal?.close();
-  await database?.drop();
-  await rm(dir, { recursive: true, force: true });
-});
-
-/**
- * A worker built as production builds it, in a child process (test/helpers/production-worker.ts), to SIGKILL.
- * `standby`: started and connected but not polling until `go()`, so a restart takes a moment, not a process start.
- */
-const spawnWorker = async (taskQueue: string, o: { standby?: boolean } = {}) => {
-  const child = spawn(
-    process.execPath,
-    ['--import', 'tsx', fileURLToPath(new URL('../helpers/production-worker.ts', import.meta.url))],
-    {
-      env: {
-        ...process.env,
-        TEMPORAL_ADDRESS: inject('temporalAddress'),
-        TASK_QUEUE: taskQueue,
-        DATABASE_URL: database.url,
-        STAGING_DIR: dir,
-        KEY_FILE_JSON: JSON.stringify(keyFile),
-        WORKFLOW_BUNDLE: bundlePath,
-        STANDBY: o.standby ? '1' : '0',
-      },
-      stdio: ['pipe', 'pipe', 'inherit'],
-    },
-  );
-  children.push(child);
-  let output = '';
-  child.stdout!.on('data', (chunk: Buffer) => (output += chunk.toString()));
-  const until = (line: string) => waitFor(async () => (output.includes(line) ? true : undefined), `worker ${line}`);
-  await until(o.standby ? 'standby' : 'ready');
-  return {
-    child,
-    go: async () => {
-      child.stdin!.write('go\n');
-      await until('ready');
-    },
-  };
-};
+const workers = useProductionWorkers('access-review-kill');
 
 describe('access review across a killed worker', () => {
   it(
     'a worker SIGKILLed mid-review, replaced: every reviewer asked once, the deadline revokes each unkept grant once',
     { timeout: 120_000 },
     async () => {
+      const { database, temporal, spawnWorker } = workers;
       const db = database.db;
       const keyring = temporal.keyring;
       const [reviewer1, reviewer2] = await Promise.all([

@@ -1,12 +1,7 @@
-import { spawn, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { once } from 'node:events';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { and, count, eq, inArray, sql } from 'drizzle-orm';
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import {
   auditLog,
   destructionBatches,
@@ -18,81 +13,15 @@ import {
 } from '../../db/schema';
 import { pgArray } from '../../activities/subject-writer';
 import { destructionWorkflowId } from '../../domain/ids';
-import { generateKeyFile, parseKeyring } from '../../runtime/keyring';
-import { bundleWorkflows } from '../../runtime/worker';
 import { destruction } from '../../workflows';
 import { approvalUpdate } from '../../workflows/destruction';
 import { seedSubjects } from '../helpers/backups';
-import { createTestDatabase, type TestDatabase } from '../helpers/db';
-import { connectTestTemporal, type TestTemporal } from '../helpers/temporal';
 import { waitFor } from '../helpers/wait';
+import { useProductionWorkers } from '../helpers/production-workers';
 
 const SUBJECTS = 10_000;
 const BATCH = 200;
-const keyFile = generateKeyFile();
-const keyring = parseKeyring(keyFile, 'test');
-let database: TestDatabase;
-let temporal: TestTemporal;
-let dir: string;
-let bundlePath: string;
-const children: ChildProcess[] = [];
-
-beforeAll(async () => {
-  dir = await mkdtemp(join(tmpdir(), 'custodian-destruction-kill-'));
-  const [db, t, bundle] = await Promise.all([createTestDatabase(), connectTestTemporal(keyring), bundleWorkflows()]);
-  [database, temporal] = [db, t];
-  bundlePath = join(dir, 'workflow-bundle.js');
-  await writeFile(bundlePath, bundle.code);
-  await writeFile(`${bundlePath}.map`, bundle.sourceMap);
-}, 180_000);
-afterAll(async () => {
-  const running = children.filter((c) => c.exitCode === null && c.signalCode === null);
-  for (const child of running) {
-    child.stdin?.end();
-    child.kill('SIGTERM');
-  }
-  await Promise.all(
-    running.map((c) =>
-      Promise.race([once(c, 'exit'), new Promise((r) => setTimeout(r, 20_000)).then(() => c.kill('SIGKILL'))]),
-    ),
-  );
-  await temporal?.close();
-  await database?.drop();
-  await rm(dir, { recursive: true, force: true });
-});
-
-/** A worker built as production builds it, in a child process (test/helpers/production-worker.ts), to SIGKILL. */
-const spawnWorker = async (taskQueue: string, o: { standby?: boolean } = {}) => {
-  const child = spawn(
-    process.execPath,
-    ['--import', 'tsx', fileURLToPath(new URL('../helpers/production-worker.ts', import.meta.url))],
-    {
-      env: {
-        ...process.env,
-        TEMPORAL_ADDRESS: inject('temporalAddress'),
-        TASK_QUEUE: taskQueue,
-        DATABASE_URL: database.url,
-        STAGING_DIR: dir,
-        KEY_FILE_JSON: JSON.stringify(keyFile),
-        WORKFLOW_BUNDLE: bundlePath,
-        STANDBY: o.standby ? '1' : '0',
-      },
-      stdio: ['pipe', 'pipe', 'inherit'],
-    },
-  );
-  children.push(child);
-  let output = '';
-  child.stdout!.on('data', (chunk: Buffer) => (output += chunk.toString()));
-  const until = (line: string) => waitFor(async () => (output.includes(line) ? true : undefined), `worker ${line}`);
-  await until(o.standby ? 'standby' : 'ready');
-  return {
-    child,
-    go: async () => {
-      child.stdin!.write('go\n');
-      await until('ready');
-    },
-  };
-};
+const workers = useProductionWorkers('destruction-kill');
 
 const approver = (n: number) => ({ userId: randomUUID(), actor: `user:approver-${n}`, role: 'approver' });
 
@@ -101,6 +30,8 @@ describe('destruction across a killed worker', () => {
     'a worker SIGKILLed in the middle of shredding 10,000 subjects: the restart completes, every count exact, certificate correct',
     { timeout: 300_000 },
     async () => {
+      const { database, temporal, spawnWorker } = workers;
+      const { keyring } = temporal;
       const db = database.db;
       const seeded = await seedSubjects(database, keyring, SUBJECTS);
       const taskQueue = temporal.taskQueue('destruction-kill');

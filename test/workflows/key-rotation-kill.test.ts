@@ -1,94 +1,20 @@
-import { spawn, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { once } from 'node:events';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { eq, inArray, sql } from 'drizzle-orm';
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { listAudit } from '../../activities/audit';
 import { decryptField } from '../../activities/crypto/field-cipher';
 import { loadKekVersions } from '../../activities/key-rotation-keks';
 import { dataKeys } from '../../activities/keys';
 import { kekVersions, keyRotationBatches, keyRotations, subjectFields, subjectKeys, subjects } from '../../db/schema';
 import { keyRotationWorkflowId } from '../../domain/ids';
-import { generateKeyFile, parseKeyring } from '../../runtime/keyring';
-import { bundleWorkflows } from '../../runtime/worker';
+import { parseKeyring } from '../../runtime/keyring';
 import { keyRotation } from '../../workflows';
 import { insertSubjects } from '../helpers/campaign-subjects';
-import { createTestDatabase, type TestDatabase } from '../helpers/db';
-import { connectTestTemporal, type TestTemporal } from '../helpers/temporal';
 import { waitFor } from '../helpers/wait';
+import { useProductionWorkers } from '../helpers/production-workers';
 
-const keyFile = generateKeyFile();
-let database: TestDatabase;
-let temporal: TestTemporal;
-let dir: string;
-let bundlePath: string;
-const children: ChildProcess[] = [];
-
-beforeAll(async () => {
-  dir = await mkdtemp(join(tmpdir(), 'custodian-key-rotation-kill-'));
-  const [db, t, bundle] = await Promise.all([
-    createTestDatabase(),
-    connectTestTemporal(parseKeyring(keyFile, 'test')),
-    bundleWorkflows(),
-  ]);
-  [database, temporal] = [db, t];
-  bundlePath = join(dir, 'workflow-bundle.js');
-  await writeFile(bundlePath, bundle.code);
-  await writeFile(`${bundlePath}.map`, bundle.sourceMap);
-}, 180_000);
-
-afterAll(async () => {
-  const running = children.filter((c) => c.exitCode === null && c.signalCode === null);
-  for (const child of running) {
-    child.stdin?.end();
-    child.kill('SIGTERM');
-  }
-  await Promise.all(
-    running.map((c) =>
-      Promise.race([once(c, 'exit'), new Promise((r) => setTimeout(r, 20_000)).then(() => c.kill('SIGKILL'))]),
-    ),
-  );
-  await temporal?.close();
-  await database?.drop();
-  await rm(dir, { recursive: true, force: true });
-});
-
-/** A worker built as production builds it, in a child process to SIGKILL (as incident-restart.test.ts). */
-const spawnWorker = async (taskQueue: string, o: { standby?: boolean } = {}) => {
-  const child = spawn(
-    process.execPath,
-    ['--import', 'tsx', fileURLToPath(new URL('../helpers/production-worker.ts', import.meta.url))],
-    {
-      env: {
-        ...process.env,
-        TEMPORAL_ADDRESS: inject('temporalAddress'),
-        TASK_QUEUE: taskQueue,
-        DATABASE_URL: database.url,
-        STAGING_DIR: dir,
-        KEY_FILE_JSON: JSON.stringify(keyFile),
-        WORKFLOW_BUNDLE: bundlePath,
-        STANDBY: o.standby ? '1' : '0',
-      },
-      stdio: ['pipe', 'pipe', 'inherit'],
-    },
-  );
-  children.push(child);
-  let output = '';
-  child.stdout!.on('data', (chunk: Buffer) => (output += chunk.toString()));
-  const until = (line: string) => waitFor(async () => (output.includes(line) ? true : undefined), `worker ${line}`);
-  await until(o.standby ? 'standby' : 'ready');
-  return {
-    child,
-    go: async () => {
-      child.stdin!.write('go\n');
-      await until('ready');
-    },
-  };
-};
+const workers = useProductionWorkers('key-rotation-kill');
 
 const SUBJECTS = 10_000;
 const DESTROYED = 20;
@@ -98,6 +24,7 @@ describe('key rotation across a killed worker', () => {
     '10,000 data keys: each re-wrapped exactly once, every value still decrypts, the old KEK retired only at the end',
     { timeout: 300_000 },
     async () => {
+      const { database, temporal, keyFile, spawnWorker } = workers;
       const db = database.db;
       const seeded = await insertSubjects(db, temporal.keyring, SUBJECTS + DESTROYED);
       // Destroyed subjects have no keys (crypto-shredded): the rotation never sees them.
