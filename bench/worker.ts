@@ -40,6 +40,7 @@ export const startBenchWorker = async (o: {
   try {
     nativeConnection = await NativeConnection.connect({ address: o.address });
     const taskQueue = `bench-${o.name}-${randomUUID()}`;
+    const config = o.config ?? loadConfig({});
     const worker = await createWorker({
       connection: nativeConnection,
       namespace: 'default',
@@ -49,11 +50,14 @@ export const startBenchWorker = async (o: {
         keyring: o.keyring,
         catalog: defaultCatalog,
         stagingDir: o.stagingDir,
-        config: o.config ?? loadConfig({}),
+        config,
         logger: o.logger ?? createLogger('silent'),
         clock: () => new Date(),
       }),
       dataConverter,
+      // As production caps it (runtime/app-server.ts): without a cap the SDK sizes the cache from the heap, and 5,000
+      // request workflows created at once ran the workflow thread out of memory.
+      maxCachedWorkflows: config.CUSTODIAN_WORKER_MAX_CACHED_WORKFLOWS,
     });
     return { client: new Client({ connection, namespace: 'default', dataConverter }), worker, taskQueue, close };
   } catch (err) {
