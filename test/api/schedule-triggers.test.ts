@@ -16,7 +16,8 @@ interface ScheduleRun {
 }
 type Schedule = Omit<ScheduleView, 'lastRun'> & { lastRun: ScheduleRun | null };
 
-const MINE = ['quality-check', 'key-rotation'];
+/** Schedules triggered here; backup, freshness, backup retention and obligations are in their own tests. */
+const MINE = ['quality-check', 'key-rotation', 'restore-drill', 'retention-sweep', 'access-review'];
 let api: TestApp;
 let worker: Worker;
 let running: Promise<void>;
@@ -96,5 +97,22 @@ describe('the quality-check and key-rotation schedules', () => {
     ]);
     const [completed] = await listAudit(api.database.db, { action: 'key-rotation.completed', limit: 1 });
     expect(completed).toMatchObject({ targetId: rotationId, details: { keysRewrapped: 10 } });
+  });
+});
+
+/** The process's own audit entry, written by the run the schedule started. */
+const auditedBy = async (action: string, workflowId: string) =>
+  (await listAudit(api.database.db, { action, limit: 100 })).filter((e) => e.workflowId === workflowId);
+
+describe('the review schedules triggered through the API run their process and leave its evidence', () => {
+  it.each([
+    ['restore-drill', 'restoreDrill', 'backup.restore-drill-picked', 'restore-drill-'],
+    ['retention-sweep', 'retentionSweep', 'retention-sweep.planned', 'retention-sweep-'],
+    ['access-review', 'accessReview', 'access-review.closed', 'access-review-'],
+  ])('%s runs as %s and audits %s', { timeout: 150_000 }, async (id, workflowType, action, prefix) => {
+    const run = await triggerAndWait(id);
+    expect(run.result).toMatchObject({ schedule: id, workflowType });
+    expect(run.result!.workflowId.startsWith(prefix)).toBe(true);
+    expect(await auditedBy(action, run.result!.workflowId)).toHaveLength(1);
   });
 });
