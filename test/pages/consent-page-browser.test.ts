@@ -1,13 +1,13 @@
-import { existsSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Worker } from '@temporalio/worker';
-import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
+import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { consentWorkflowId } from '../../domain/ids';
 import { startApi, type RunningApi } from '../../runtime/app-server';
 import { freePort } from '../../runtime/ports';
 import { bearer, readJson, seedPrincipal } from '../helpers/api';
+import { launchChromium, skipWithoutChromium } from '../helpers/browser';
 import { insertNotice, insertSubject, NOTICE_TEXTS } from '../helpers/notifications';
 import { createTestServices, createTestWorker, type TestServices } from '../helpers/services';
 import { waitFor } from '../helpers/wait';
@@ -17,11 +17,7 @@ import { waitFor } from '../helpers/wait';
  * JavaScript disabled, against a real API server and worker; the link comes from the real message, delivered
  * by the webhook channel to a local receiver. Without a browser the file is skipped locally and fails in CI.
  */
-const CHROMIUM = process.env.CHROMIUM_PATH || '/usr/bin/chromium';
-const HAVE_CHROMIUM = existsSync(CHROMIUM);
-const IN_CI = Boolean(process.env.CI) && process.env.CI !== 'false';
-if (!HAVE_CHROMIUM && !IN_CI)
-  console.warn(`consent page browser tests SKIPPED: no chromium at ${CHROMIUM} (apt-get install chromium)`);
+const SKIP = skipWithoutChromium('consent page browser tests');
 
 /** The browser's own, inside evaluate (the project's types have no DOM). */
 declare const getComputedStyle: (element: unknown) => { backgroundColor: string };
@@ -100,10 +96,8 @@ const submit = async (page: Page, button: string) => {
   return response.status();
 };
 
-describe.skipIf(!HAVE_CHROMIUM && !IN_CI)('the consent page in headless Chromium, without JavaScript', () => {
+describe.skipIf(SKIP)('the consent page in headless Chromium, without JavaScript', () => {
   beforeAll(async () => {
-    if (!HAVE_CHROMIUM)
-      throw new Error(`no chromium at ${CHROMIUM}: install Debian's chromium or set CHROMIUM_PATH (CI must run these)`);
     receiver = createServer((req, res) => {
       let body = '';
       req.on('data', (chunk: Buffer) => (body += chunk.toString('utf8')));
@@ -128,10 +122,7 @@ describe.skipIf(!HAVE_CHROMIUM && !IN_CI)('the consent page in headless Chromium
     worker = await createTestWorker(services);
     running = worker.run();
     ({ key: ownerKey } = await seedPrincipal(services.database.db, 'owner'));
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      args: ['--no-sandbox', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-    });
+    browser = await launchChromium();
   }, 180_000);
   afterAll(async () => {
     await browser?.close();

@@ -1,12 +1,9 @@
 import { randomUUID } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { join } from 'node:path';
 import type { Worker } from '@temporalio/worker';
 import { desc, eq } from 'drizzle-orm';
-import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
+import type { Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { upsertSchedules } from '../../activities/schedules';
 import { revokeApiKey } from '../../activities/users';
@@ -14,37 +11,26 @@ import { auditLog, backups, restoreTests } from '../../db/schema';
 import { startApi, type RunningApi } from '../../runtime/app-server';
 import { freePort } from '../../runtime/ports';
 import { bearer, readJson } from '../helpers/api';
+import {
+  axeViolations,
+  clickButton,
+  launchChromium,
+  newPage,
+  shoot,
+  signIn,
+  skipWithoutChromium,
+} from '../helpers/browser';
 import { insertBackupRow } from '../helpers/backup-rows';
 import { pagesOf, seedPolicy, seedStaff, user } from '../helpers/incidents';
 import { createTestServices, createTestWorker, type TestServices } from '../helpers/services';
 import { waitFor } from '../helpers/wait';
 
 /**
- * The console in a real headless Chromium (Debian's `chromium`, driven by playwright-core) against a real API server
- * and worker: the responder's journey runs with JavaScript off (every page works without it). Each page is checked
- * with axe-core for serious or critical violations (in a context allowed to inject it). Without a browser the file
- * is skipped locally and fails in CI.
+ * The console in a real headless Chromium against a real API server and worker: the responder's journey runs with
+ * JavaScript off (every page works without it). Each page is checked with axe-core for serious or critical
+ * violations (in a context allowed to inject it). Without a browser the file is skipped locally and fails in CI.
  */
-const CHROMIUM = process.env.CHROMIUM_PATH || '/usr/bin/chromium';
-const HAVE_CHROMIUM = existsSync(CHROMIUM);
-const IN_CI = Boolean(process.env.CI) && process.env.CI !== 'false';
-if (!HAVE_CHROMIUM && !IN_CI)
-  console.warn(`console browser tests SKIPPED: no chromium at ${CHROMIUM} (apt-get install chromium)`);
-
-/** The browser's own, inside evaluate (the project's types have no DOM). */
-declare const axe: {
-  run: (o: unknown) => Promise<{ violations: { id: string; impact: string | null; nodes: unknown[] }[] }>;
-};
-const AXE_SOURCE = readFileSync(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8');
-
-/** `CONSOLE_SCREENSHOTS=docs/console`: the run also writes the README tour's screenshots there. */
-const SCREENSHOTS = process.env.CONSOLE_SCREENSHOTS;
-const shoot = async (page: Page, name: string) => {
-  if (!SCREENSHOTS) return;
-  mkdirSync(SCREENSHOTS, { recursive: true });
-  await page.setViewportSize({ width: 1100, height: 760 });
-  await page.screenshot({ path: join(SCREENSHOTS, `${name}.png`), fullPage: false });
-};
+const SKIP = skipWithoutChromium('console browser tests');
 
 /** The level-1 wait of the responder journey's policy: the acknowledgement must land inside it. */
 const LEVEL_WAIT_SECONDS = 20;
@@ -80,40 +66,15 @@ const openIncident = async (title: string, policyId: string) => {
   return (await readJson<{ id: string }>(res)).id;
 };
 
-/** A fresh context; `axe`: JavaScript on and the CSP bypassed so axe-core can be injected (the pages have no script). */
-const newPage = async (o: { axe?: boolean } = {}): Promise<{ page: Page; context: BrowserContext; csp: string[] }> => {
-  const context = await browser.newContext(o.axe ? { bypassCSP: true } : { javaScriptEnabled: false });
-  const page = await context.newPage();
-  const csp: string[] = [];
-  page.on('console', (m) => void (/Content Security Policy/i.test(m.text()) && csp.push(m.text())));
-  return { page, context, csp };
-};
-
-/** Serious or critical accessibility violations of the page as it is now. */
-const axeViolations = async (page: Page) => {
-  await page.addScriptTag({ content: AXE_SOURCE });
-  const result = await page.evaluate(() => axe.run({ resultTypes: ['violations'] }));
-  return result.violations.filter((v) => v.impact === 'serious' || v.impact === 'critical').map((v) => v.id);
-};
+/** A fresh page in this file's browser (see `newPage`). */
+const openPage = (o: { axe?: boolean } = {}) => newPage(browser, o);
 
 const latestBackup = async () =>
   (await services.database.db.select({ id: backups.id }).from(backups).orderBy(desc(backups.startedAt)).limit(1))[0]
     ?.id;
 
-const click = async (page: Page, name: string) => {
-  await Promise.all([page.waitForLoadState(), page.getByRole('button', { name, exact: true }).click()]);
-  await page.waitForLoadState();
-};
-
-const signIn = async (page: Page, key: string) => {
-  await page.getByLabel('API key').fill(key);
-  await click(page, 'Sign in');
-};
-
-describe.skipIf(!HAVE_CHROMIUM && !IN_CI)('the console in headless Chromium', () => {
+describe.skipIf(SKIP)('the console in headless Chromium', () => {
   beforeAll(async () => {
-    if (!HAVE_CHROMIUM)
-      throw new Error(`no chromium at ${CHROMIUM}: install Debian's chromium or set CHROMIUM_PATH (CI must run these)`);
     receiver = createServer((req, res) => {
       let body = '';
       req.on('data', (chunk: Buffer) => (body += chunk.toString('utf8')));
@@ -142,10 +103,7 @@ describe.skipIf(!HAVE_CHROMIUM && !IN_CI)('the console in headless Chromium', ()
     responder = await seedStaff(db, services.keyring, 'responder', 'responder one');
     second = await seedStaff(db, services.keyring, 'responder', 'responder two');
     auditor = await seedStaff(db, services.keyring, 'auditor');
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      args: ['--no-sandbox', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-    });
+    browser = await launchChromium();
   }, 180_000);
   afterAll(async () => {
     for (const s of services?.schedules ?? [])
@@ -175,7 +133,7 @@ describe.skipIf(!HAVE_CHROMIUM && !IN_CI)('the console in headless Chromium', ()
     const link = /https?:\/\/[^\s"\\]+\/incident-ack\/[A-Za-z0-9._~-]+/.exec(message)![0];
     const [firstPage] = await pagesOf(db, id);
 
-    const { page, context, csp } = await newPage();
+    const { page, context, csp } = await openPage();
     expect((await page.goto(link))?.status()).toBe(200);
     await Promise.all([
       page.waitForLoadState(),
@@ -188,7 +146,7 @@ describe.skipIf(!HAVE_CHROMIUM && !IN_CI)('the console in headless Chromium', ()
     expect(await page.locator('.page-row').count()).toBe(1);
     expect(await page.locator('script').count()).toBe(0);
 
-    await click(page, 'Acknowledge');
+    await clickButton(page, 'Acknowledge');
     const ackedAt = Date.now();
     expect(await page.getByRole('status').textContent()).toBe('Acknowledged. The escalation has stopped.');
     expect(await page.textContent('#incident-status')).toBe('acknowledged');
@@ -199,7 +157,7 @@ describe.skipIf(!HAVE_CHROMIUM && !IN_CI)('the console in headless Chromium', ()
 
     // A note through the console lands on the timeline with its text.
     await page.getByLabel('Note', { exact: true }).fill('rotating the log bucket keys');
-    await click(page, 'Add note');
+    await clickButton(page, 'Add note');
     expect(await page.textContent('#timeline-list')).toContain('rotating the log bucket keys');
     await shoot(page, 'incident');
 
@@ -220,7 +178,7 @@ describe.skipIf(!HAVE_CHROMIUM && !IN_CI)('the console in headless Chromium', ()
     expect(await page.textContent('#timeline-list')).not.toContain('forged');
 
     // The responder's page, with every form it offers, passes axe too (a second session of the same key).
-    const checked = await newPage({ axe: true });
+    const checked = await openPage({ axe: true });
     await checked.page.goto(`${api.url}/console/incidents/${id}`);
     await signIn(checked.page, responder.key);
     expect(await checked.page.getByRole('button', { name: 'Resolve' }).count()).toBe(1);
@@ -250,7 +208,7 @@ describe.skipIf(!HAVE_CHROMIUM && !IN_CI)('the console in headless Chromium', ()
       finishedAt: new Date(),
     });
     await waitFor(async () => ((await pagesOf(db, id)).length ? true : undefined), 'the first page');
-    const { page, context } = await newPage({ axe: true });
+    const { page, context } = await openPage({ axe: true });
     await page.goto(`${api.url}/console`);
     expect(await axeViolations(page)).toEqual([]);
     await signIn(page, owner.key);
@@ -294,34 +252,34 @@ describe.skipIf(!HAVE_CHROMIUM && !IN_CI)('the console in headless Chromium', ()
     const { db } = services.database;
     await upsertSchedules({ client: services.temporal, db }, services.schedules);
     const admin = await seedStaff(db, services.keyring, 'admin');
-    const { page, context } = await newPage({ axe: true });
+    const { page, context } = await openPage({ axe: true });
     await page.goto(`${api.url}/console/schedules`);
     await signIn(page, admin.key);
     expect(new URL(page.url()).pathname).toBe('/console/schedules');
     expect(await axeViolations(page)).toEqual([]);
-    await click(page, 'Pause backup');
+    await clickButton(page, 'Pause backup');
     expect(await page.getByRole('status').textContent()).toBe('Saved.');
     expect(await page.textContent('#schedule-backup .schedule-state')).toBe('paused');
     await shoot(page, 'schedules');
-    await click(page, 'Resume backup');
+    await clickButton(page, 'Resume backup');
     expect(await page.textContent('#schedule-backup .schedule-state')).toBe('active');
     await context.close();
   }, 120_000);
 
   it('an auditor filters the trail and verifies the chain: the head hash shown is the stored one', async () => {
-    const { page, context } = await newPage({ axe: true });
+    const { page, context } = await openPage({ axe: true });
     await page.goto(`${api.url}/console/audit`);
     await shoot(page, 'sign-in');
     await signIn(page, auditor.key);
     expect(new URL(page.url()).pathname).toBe('/console/audit');
     expect(await axeViolations(page)).toEqual([]);
     await page.getByLabel('Action').fill('console.signed-in');
-    await click(page, 'Filter');
+    await clickButton(page, 'Filter');
     const actions = await page.locator('.audit-row td:nth-child(4)').allTextContents();
     expect(actions.length).toBeGreaterThan(0);
     expect(new Set(actions)).toEqual(new Set(['console.signed-in']));
 
-    await click(page, 'Verify chain');
+    await clickButton(page, 'Verify chain');
     expect(await page.getByRole('heading', { name: 'The chain holds.' }).count()).toBe(1);
     const head = (await page.textContent('#head-hash'))!.trim();
     const [row] = await services.database.db.select().from(auditLog).where(eq(auditLog.hash, head));

@@ -1,13 +1,13 @@
-import { existsSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Worker } from '@temporalio/worker';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { requestWorkflowId } from '../../domain/ids';
 import { startApi, type RunningApi } from '../../runtime/app-server';
 import { freePort } from '../../runtime/ports';
 import { bearer, readJson, seedPrincipal } from '../helpers/api';
+import { launchChromium, skipWithoutChromium } from '../helpers/browser';
 import { insertSubject } from '../helpers/notifications';
 import { createTestServices, createTestWorker, type TestServices } from '../helpers/services';
 import { waitFor } from '../helpers/wait';
@@ -17,10 +17,7 @@ import { waitFor } from '../helpers/wait';
  * worker; links come from the real messages, delivered by the webhook channel to a local receiver. Without a
  * browser the file is skipped locally and fails in CI (as the consent page's).
  */
-const CHROMIUM = process.env.CHROMIUM_PATH || '/usr/bin/chromium';
-const HAVE_CHROMIUM = existsSync(CHROMIUM);
-const IN_CI = Boolean(process.env.CI) && process.env.CI !== 'false';
-if (!HAVE_CHROMIUM && !IN_CI) console.warn(`request page browser tests SKIPPED: no chromium at ${CHROMIUM}`);
+const SKIP = skipWithoutChromium('request page browser tests');
 
 interface Message {
   idempotencyKey: string;
@@ -54,143 +51,136 @@ const openPage = async (): Promise<Page> => {
   return context.newPage();
 };
 
-describe.skipIf(!HAVE_CHROMIUM && !IN_CI)(
-  'the subject’s request pages in headless Chromium, without JavaScript',
-  () => {
-    beforeAll(async () => {
-      if (!HAVE_CHROMIUM) throw new Error(`no chromium at ${CHROMIUM}: install it or set CHROMIUM_PATH`);
-      receiver = createServer((req, res) => {
-        let body = '';
-        req.on('data', (chunk: Buffer) => (body += chunk.toString('utf8')));
-        req.on('end', () => {
-          messages.push(JSON.parse(body) as Message);
-          res.writeHead(200).end();
-        });
+describe.skipIf(SKIP)('the subject’s request pages in headless Chromium, without JavaScript', () => {
+  beforeAll(async () => {
+    receiver = createServer((req, res) => {
+      let body = '';
+      req.on('data', (chunk: Buffer) => (body += chunk.toString('utf8')));
+      req.on('end', () => {
+        messages.push(JSON.parse(body) as Message);
+        res.writeHead(200).end();
       });
-      await new Promise<void>((resolve) => receiver.listen(0, '127.0.0.1', resolve));
-      const port = await freePort();
-      services = await createTestServices({
-        config: {
-          HOST: '127.0.0.1',
-          PORT: port,
-          CUSTODIAN_PUBLIC_URL: `http://127.0.0.1:${port}`,
-          CUSTODIAN_NOTIFY_CHANNEL: 'webhook',
-          CUSTODIAN_NOTIFY_WEBHOOK_URL: `http://127.0.0.1:${(receiver.address() as AddressInfo).port}/messages`,
-          CUSTODIAN_NOTIFY_WEBHOOK_SECRET: 'a-webhook-secret-of-at-least-32-characters',
-        },
-      });
-      api = await startApi(services);
-      worker = await createTestWorker(services);
-      running = worker.run();
-      ({ key: ownerKey } = await seedPrincipal(services.database.db, 'owner'));
-      browser = await chromium.launch({
-        executablePath: CHROMIUM,
-        args: ['--no-sandbox', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-      });
-    }, 180_000);
-    afterAll(async () => {
-      await browser?.close();
-      worker?.shutdown();
-      await running;
-      await api?.close();
-      receiver?.close();
-      await services?.close();
+    });
+    await new Promise<void>((resolve) => receiver.listen(0, '127.0.0.1', resolve));
+    const port = await freePort();
+    services = await createTestServices({
+      config: {
+        HOST: '127.0.0.1',
+        PORT: port,
+        CUSTODIAN_PUBLIC_URL: `http://127.0.0.1:${port}`,
+        CUSTODIAN_NOTIFY_CHANNEL: 'webhook',
+        CUSTODIAN_NOTIFY_WEBHOOK_URL: `http://127.0.0.1:${(receiver.address() as AddressInfo).port}/messages`,
+        CUSTODIAN_NOTIFY_WEBHOOK_SECRET: 'a-webhook-secret-of-at-least-32-characters',
+      },
+    });
+    api = await startApi(services);
+    worker = await createTestWorker(services);
+    running = worker.run();
+    ({ key: ownerKey } = await seedPrincipal(services.database.db, 'owner'));
+    browser = await launchChromium();
+  }, 180_000);
+  afterAll(async () => {
+    await browser?.close();
+    worker?.shutdown();
+    await running;
+    await api?.close();
+    receiver?.close();
+    await services?.close();
+  });
+
+  it('files a request through the form (zh-CN), confirms it through the emailed link, and shows the refusal with its reasons', async () => {
+    const subjectId = await insertSubject(services.database.db, services.keyring, {
+      locale: 'zh-CN',
+      email: 'li.na@example.cn',
+    });
+    const form = await call<{ url: string }>('/v1/requests/form-links', { method: 'POST', body: { subjectId } });
+    expect(form.status).toBe(200);
+    const page = await openPage();
+    const opened = await page.goto(form.body.url);
+    expect(opened?.status()).toBe(200);
+    expect(opened?.headers()['content-security-policy']).toContain("default-src 'none'");
+    expect(await page.getAttribute('html', 'lang')).toBe('zh-CN');
+    expect(await page.getByRole('heading', { level: 1 }).textContent()).toBe('提出关于您个人信息的请求');
+    expect(await page.locator('script').count()).toBe(0);
+
+    await page.getByLabel('查阅、复制我的个人信息').check();
+    await page.getByLabel('具体说明（内容、涉及的记录、理由）').fill('请提供我在贵公司的全部个人信息');
+    const [posted] = await Promise.all([
+      page.waitForResponse((r) => r.request().method() === 'POST'),
+      page.getByRole('button', { name: '提交请求' }).click(),
+    ]);
+    expect(posted.status()).toBe(303);
+    await page.waitForLoadState();
+    expect(page.url()).toMatch(/\/requests\/[0-9a-f-]{36}\.\d+\.[A-Za-z0-9_-]{43}$/);
+    const requestId = (await page.textContent('#request-id'))!.trim();
+    const statusUrl = page.url();
+    expect(await page.textContent('#request-status')).toBe('等待您确认身份（请查看我们发送的消息）');
+
+    const verify = await messageFor(`${requestWorkflowId(requestId)}:subject-verify`);
+    expect(verify.locale).toBe('zh-CN');
+    const verifyLink = linkIn(verify, 'verify/');
+    expect(verifyLink).toBeDefined();
+    expect((await page.goto(verifyLink!))?.status()).toBe(200);
+    const [confirmed] = await Promise.all([
+      page.waitForResponse((r) => r.request().method() === 'POST'),
+      page.getByRole('button', { name: '是的，这是我提出的请求' }).click(),
+    ]);
+    expect(confirmed.status()).toBe(200);
+    expect(await page.textContent('#verified')).toContain('正在处理');
+    const detail = await call<{ status: string; verification: { method: string; by: string } }>(
+      `/v1/requests/${requestId}`,
+    );
+    expect(detail.body).toMatchObject({
+      status: 'open',
+      verification: { method: 'link', by: `subject:${subjectId}` },
     });
 
-    it('files a request through the form (zh-CN), confirms it through the emailed link, and shows the refusal with its reasons', async () => {
-      const subjectId = await insertSubject(services.database.db, services.keyring, {
-        locale: 'zh-CN',
-        email: 'li.na@example.cn',
-      });
-      const form = await call<{ url: string }>('/v1/requests/form-links', { method: 'POST', body: { subjectId } });
-      expect(form.status).toBe(200);
-      const page = await openPage();
-      const opened = await page.goto(form.body.url);
-      expect(opened?.status()).toBe(200);
-      expect(opened?.headers()['content-security-policy']).toContain("default-src 'none'");
-      expect(await page.getAttribute('html', 'lang')).toBe('zh-CN');
-      expect(await page.getByRole('heading', { level: 1 }).textContent()).toBe('提出关于您个人信息的请求');
-      expect(await page.locator('script').count()).toBe(0);
-
-      await page.getByLabel('查阅、复制我的个人信息').check();
-      await page.getByLabel('具体说明（内容、涉及的记录、理由）').fill('请提供我在贵公司的全部个人信息');
-      const [posted] = await Promise.all([
-        page.waitForResponse((r) => r.request().method() === 'POST'),
-        page.getByRole('button', { name: '提交请求' }).click(),
-      ]);
-      expect(posted.status()).toBe(303);
-      await page.waitForLoadState();
-      expect(page.url()).toMatch(/\/requests\/[0-9a-f-]{36}\.\d+\.[A-Za-z0-9_-]{43}$/);
-      const requestId = (await page.textContent('#request-id'))!.trim();
-      const statusUrl = page.url();
-      expect(await page.textContent('#request-status')).toBe('等待您确认身份（请查看我们发送的消息）');
-
-      const verify = await messageFor(`${requestWorkflowId(requestId)}:subject-verify`);
-      expect(verify.locale).toBe('zh-CN');
-      const verifyLink = linkIn(verify, 'verify/');
-      expect(verifyLink).toBeDefined();
-      expect((await page.goto(verifyLink!))?.status()).toBe(200);
-      const [confirmed] = await Promise.all([
-        page.waitForResponse((r) => r.request().method() === 'POST'),
-        page.getByRole('button', { name: '是的，这是我提出的请求' }).click(),
-      ]);
-      expect(confirmed.status()).toBe(200);
-      expect(await page.textContent('#verified')).toContain('正在处理');
-      const detail = await call<{ status: string; verification: { method: string; by: string } }>(
-        `/v1/requests/${requestId}`,
-      );
-      expect(detail.body).toMatchObject({
-        status: 'open',
-        verification: { method: 'link', by: `subject:${subjectId}` },
-      });
-
-      const refused = await call(`/v1/requests/${requestId}/refuse`, {
-        method: 'POST',
-        body: { reason: '同一请求已于上周答复' },
-      });
-      expect(refused.status).toBe(200);
-      await messageFor(`${requestWorkflowId(requestId)}:subject-closed`);
-      expect((await page.goto(statusUrl))?.status()).toBe(200);
-      expect(await page.textContent('#request-status')).toBe('已拒绝');
-      const answer = await page.textContent('#answer');
-      expect(answer).toContain('同一请求已于上周答复');
-      expect(answer).toContain('人民法院');
-
-      // An altered link is refused as a page, not JSON.
-      const altered = await page.goto(statusUrl.replace(/.$/, (c) => (c === 'A' ? 'B' : 'A')));
-      expect(altered?.status()).toBe(403);
+    const refused = await call(`/v1/requests/${requestId}/refuse`, {
+      method: 'POST',
+      body: { reason: '同一请求已于上周答复' },
     });
+    expect(refused.status).toBe(200);
+    await messageFor(`${requestWorkflowId(requestId)}:subject-closed`);
+    expect((await page.goto(statusUrl))?.status()).toBe(200);
+    expect(await page.textContent('#request-status')).toBe('已拒绝');
+    const answer = await page.textContent('#answer');
+    expect(answer).toContain('同一请求已于上周答复');
+    expect(answer).toContain('人民法院');
 
-    it('serves a link export once (en)', async () => {
-      const subjectId = await insertSubject(services.database.db, services.keyring, {
-        locale: 'en',
-        email: 'sam@example.com',
-      });
-      const filed = await call<{ id: string }>('/v1/requests', {
-        method: 'POST',
-        body: {
-          type: 'portability',
-          subject: { id: subjectId },
-          verification: { method: 'video-call', reference: 'call 7' },
-        },
-      });
-      expect(filed.status).toBe(202);
-      await waitFor(
-        async () => ((await call(`/v1/requests/${filed.body.id}`)).status === 200 ? true : undefined),
-        'filed',
-      );
-      expect(
-        (await call(`/v1/requests/${filed.body.id}/fulfil`, { method: 'POST', body: { delivery: 'link' } })).status,
-      ).toBe(200);
-      const message = await messageFor(`${requestWorkflowId(filed.body.id)}:subject-closed`);
-      const link = linkIn(message, 'exports/');
-      expect(link).toBeDefined();
-      const first = await fetch(link!);
-      expect(first.status).toBe(200);
-      expect(first.headers.get('content-disposition')).toContain('attachment');
-      const exported = (await first.json()) as { json: { fields: { field: string; value: unknown }[] }; csv: string };
-      expect(exported.json.fields.find((f) => f.field === 'email')?.value).toBe('sam@example.com');
-      expect((await fetch(link!)).status).toBe(410);
+    // An altered link is refused as a page, not JSON.
+    const altered = await page.goto(statusUrl.replace(/.$/, (c) => (c === 'A' ? 'B' : 'A')));
+    expect(altered?.status()).toBe(403);
+  });
+
+  it('serves a link export once (en)', async () => {
+    const subjectId = await insertSubject(services.database.db, services.keyring, {
+      locale: 'en',
+      email: 'sam@example.com',
     });
-  },
-);
+    const filed = await call<{ id: string }>('/v1/requests', {
+      method: 'POST',
+      body: {
+        type: 'portability',
+        subject: { id: subjectId },
+        verification: { method: 'video-call', reference: 'call 7' },
+      },
+    });
+    expect(filed.status).toBe(202);
+    await waitFor(
+      async () => ((await call(`/v1/requests/${filed.body.id}`)).status === 200 ? true : undefined),
+      'filed',
+    );
+    expect(
+      (await call(`/v1/requests/${filed.body.id}/fulfil`, { method: 'POST', body: { delivery: 'link' } })).status,
+    ).toBe(200);
+    const message = await messageFor(`${requestWorkflowId(filed.body.id)}:subject-closed`);
+    const link = linkIn(message, 'exports/');
+    expect(link).toBeDefined();
+    const first = await fetch(link!);
+    expect(first.status).toBe(200);
+    expect(first.headers.get('content-disposition')).toContain('attachment');
+    const exported = (await first.json()) as { json: { fields: { field: string; value: unknown }[] }; csv: string };
+    expect(exported.json.fields.find((f) => f.field === 'email')?.value).toBe('sam@example.com');
+    expect((await fetch(link!)).status).toBe(410);
+  });
+});
