@@ -1,10 +1,13 @@
 import { randomUUID } from 'node:crypto';
 import { WorkflowNotFoundError, WorkflowUpdateFailedError, type WorkflowHandle } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
-import { eq } from 'drizzle-orm';
+import type { z } from 'zod';
+import { and, eq, isNull } from 'drizzle-orm';
 import { appendAudit } from '../activities/audit';
+import { oneTimePassword, rewrapForPassword } from '../activities/export-crypto';
+import { requestDetail } from '../activities/request-records';
 import { requestTextStore } from '../activities/request-texts';
-import { requests, subjects } from '../db/schema';
+import { requestEvents, requestExports, requests, subjects, users } from '../db/schema';
 import { catalogPurposes } from '../domain/catalog';
 import { requestWorkflowId } from '../domain/ids';
 import {
@@ -12,13 +15,32 @@ import {
   REASON_REQUIRED,
   REQUEST_CONFLICT_PREFIX,
   REQUEST_UNPROCESSABLE,
+  fulfilProblem,
+  type AssignBody,
+  type ExtendBody,
+  type FulfilBody,
+  type NoteBody,
+  type PauseBody,
+  type RefuseBody,
   type RequestActor,
   type RequestFiling,
   type RequestInput,
+  type RequestStatus,
+  type VerifyBody,
 } from '../domain/request';
 import { requestClock } from '../domain/request-clocks';
 import type { Services } from '../runtime/services';
-import type { request as requestWorkflow } from '../workflows/request';
+import {
+  assignUpdate,
+  extendUpdate,
+  fulfilUpdate,
+  noteUpdate,
+  pauseUpdate,
+  refuseUpdate,
+  resumeUpdate,
+  verifyUpdate,
+  type request as requestWorkflow,
+} from '../workflows/request';
 import { actorOf, type Principal } from './auth';
 import { ApiError } from './errors';
 import { requestHash, startProcess } from './processes';
@@ -194,5 +216,125 @@ export const requestUpdates = (services: Services) => {
       }
     },
     unprocessable,
+  };
+};
+
+type Recorded = { status: RequestStatus; at: number; dueAt: number; timeLeftMs: number };
+type Body<S extends z.ZodType> = z.infer<S>;
+
+/**
+ * A request's reads and actions as the API routes and the console do them: the detail (its texts decrypted, so the
+ * read is audited), verify, assign, note, extend, pause, resume, refuse and fulfil — each sealing its texts, running
+ * its update and turning a refusal into an ApiError (see `requestUpdates.run`).
+ */
+export const requestActions = (services: Services) => {
+  const { db } = services.database;
+  const { clock, keyring } = services;
+  const updates = requestUpdates(services);
+
+  return {
+    updates,
+    /** The request as GET /v1/requests/{id} shows it; who read it is recorded (征信业管理条例 Art. 22). */
+    async view(principal: Principal, id: string) {
+      const found = await requestDetail(db, updates.texts, id, clock());
+      if (!found) throw ApiError.notFound(`request ${id}`);
+      await appendAudit(db, {
+        ...actorOf(principal),
+        action: 'request.viewed',
+        targetType: 'request',
+        targetId: id,
+        details: { type: found.type, subjectId: found.subjectId },
+        idempotencyKey: `request-view:${randomUUID()}`,
+      });
+      return found;
+    },
+    verify: (id: string, by: RequestActor, body: Body<typeof VerifyBody>): Promise<Recorded> =>
+      updates.run(id, by, { 'verification-reference': body.reference }, (h, t) =>
+        h.executeUpdate(verifyUpdate, {
+          args: [by, { method: body.method, referenceTextId: t['verification-reference']! }],
+        }),
+      ),
+    async assign(id: string, by: RequestActor, { assignee }: Body<typeof AssignBody>): Promise<Recorded> {
+      const [user] = await db
+        .select({ id: users.id })
+        .from(users)
+        .where(and(eq(users.id, assignee), isNull(users.disabledAt)));
+      if (!user) throw ApiError.badRequest('no such user', [{ path: 'assignee', message: 'no such active user' }]);
+      return updates.run(id, by, {}, (h) => h.executeUpdate(assignUpdate, { args: [by, { assignee }] }));
+    },
+    note: (id: string, by: RequestActor, { text }: Body<typeof NoteBody>): Promise<Recorded> =>
+      updates.run(id, by, { note: text }, (h, t) => h.executeUpdate(noteUpdate, { args: [by, { textId: t.note! }] })),
+    extend: (id: string, by: RequestActor, body: Body<typeof ExtendBody>): Promise<Recorded> =>
+      updates.run(id, by, { 'extension-reason': body.reason }, (h, t) =>
+        h.executeUpdate(extendUpdate, {
+          args: [by, { byMs: body.by, ...(t['extension-reason'] ? { reasonTextId: t['extension-reason'] } : {}) }],
+        }),
+      ),
+    pause: (id: string, by: RequestActor, { reason }: Body<typeof PauseBody>): Promise<Recorded> =>
+      updates.run(id, by, { 'pause-reason': reason }, (h, t) =>
+        h.executeUpdate(pauseUpdate, { args: [by, { reasonTextId: t['pause-reason']! }] }),
+      ),
+    resume: (id: string, by: RequestActor): Promise<Recorded> =>
+      updates.run(id, by, {}, (h) => h.executeUpdate(resumeUpdate, { args: [by] })),
+    refuse: (id: string, by: RequestActor, { reason }: Body<typeof RefuseBody>): Promise<Recorded> =>
+      updates.run(id, by, { 'refusal-reason': reason }, (h, t) =>
+        h.executeUpdate(refuseUpdate, {
+          args: [by, t['refusal-reason'] ? { reasonTextId: t['refusal-reason'] } : {}],
+        }),
+      ),
+    /**
+     * Fulfils as the request's type allows (422 naming the field otherwise). A password export's one-time password
+     * is made here and returned once: it is never stored, logged or part of the workflow's history.
+     */
+    async fulfil(id: string, by: RequestActor, body: FulfilBody) {
+      const row = await updates.row(id);
+      if (!row) throw ApiError.notFound(`request ${id}`);
+      const problem = fulfilProblem(row.type, body);
+      if (problem) throw unprocessable(`a ${row.type} request cannot be fulfilled so`, problem.path, problem.message);
+      // The filing's text stands as the subject's statement when the owner gives none (征信业管理条例 Art. 16).
+      const [received] =
+        row.type === 'objection' && !body.statement
+          ? await db
+              .select({ textId: requestEvents.textId })
+              .from(requestEvents)
+              .where(and(eq(requestEvents.requestId, id), eq(requestEvents.type, 'received')))
+          : [];
+      const r = await updates.run(
+        id,
+        by,
+        {
+          'new-values': body.values ? JSON.stringify(body.values) : undefined,
+          statement: body.statement,
+          reply: body.reply,
+        },
+        (h, t) =>
+          h.executeUpdate(fulfilUpdate, {
+            args: [
+              by,
+              {
+                ...(body.delivery ? { delivery: body.delivery } : {}),
+                ...(body.outcome ? { outcome: body.outcome } : {}),
+                ...(t['new-values'] ? { valuesTextId: t['new-values'] } : {}),
+                ...(t.statement
+                  ? { statementTextId: t.statement }
+                  : received?.textId
+                    ? { statementTextId: received.textId }
+                    : {}),
+                ...(t.reply ? { replyTextId: t.reply } : {}),
+              },
+            ],
+          }),
+      );
+      let password: string | undefined;
+      if (body.delivery === 'password' && r.exportId) {
+        password = oneTimePassword();
+        const [exp] = await db.select().from(requestExports).where(eq(requestExports.id, r.exportId));
+        const wrapped = exp?.wrappedKey && rewrapForPassword(keyring, exp.id, exp.wrappedKey, password);
+        if (!wrapped)
+          throw ApiError.conflict('request-export-issued', `the export of request ${id} was already issued`);
+        await db.update(requestExports).set({ wrappedKey: wrapped }).where(eq(requestExports.id, exp.id));
+      }
+      return { ...r, ...(password ? { password } : {}) };
+    },
   };
 };

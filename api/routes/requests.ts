@@ -1,10 +1,10 @@
 import { z } from '@hono/zod-openapi';
-import { and, eq, isNull } from 'drizzle-orm';
+import { and, eq } from 'drizzle-orm';
 import { appendAudit } from '../../activities/audit';
-import { oneTimePassword, rewrapForPassword, type SealedExportFile } from '../../activities/export-crypto';
+import type { SealedExportFile } from '../../activities/export-crypto';
 import { requestLinkToken, requestLinkUrl } from '../../activities/request-links';
-import { listRequests, requestDetail, requestStats } from '../../activities/request-records';
-import { requestEvents, requestExports, subjects, users } from '../../db/schema';
+import { listRequests, requestStats } from '../../activities/request-records';
+import { requestExports, subjects } from '../../db/schema';
 import {
   AssignBody,
   ExtendBody,
@@ -16,25 +16,14 @@ import {
   RefuseBody,
   RequestFiling,
   VerifyBody,
-  fulfilProblem,
   type RequestActor,
 } from '../../domain/request';
 import type { Services } from '../../runtime/services';
-import {
-  assignUpdate,
-  extendUpdate,
-  fulfilUpdate,
-  noteUpdate,
-  pauseUpdate,
-  refuseUpdate,
-  resumeUpdate,
-  verifyUpdate,
-} from '../../workflows/request';
 import { actorOf, defineRoute, endpoint, jsonResponse, v1Resource, type Principal } from '../auth';
 import { ApiError, problemResponse } from '../errors';
 import { IdParam } from '../params';
 import { IdempotencyHeaders } from '../processes';
-import { requestUpdates } from '../request-updates';
+import { requestActions } from '../request-updates';
 
 const tags = ['requests'];
 const Started = z.object({ id: z.uuid(), workflowId: z.string() }).openapi('RequestFiled');
@@ -218,7 +207,8 @@ export const requestActor = (p: Principal): RequestActor => ({ ...actorOf(p), ro
 export const requestRoutes = (services: Services) => {
   const { db } = services.database;
   const { clock, keyring } = services;
-  const updates = requestUpdates(services);
+  const actions = requestActions(services);
+  const updates = actions.updates;
   const recorded = (r: {
     status: (typeof REQUEST_STATUSES)[number];
     at: number;
@@ -229,11 +219,6 @@ export const requestRoutes = (services: Services) => {
     at: iso(r.at),
     dueAt: iso(r.dueAt),
   });
-  const rowOrThrow = async (id: string) => {
-    const row = await updates.row(id);
-    if (!row) throw ApiError.notFound(`request ${id}`);
-    return row;
-  };
 
   return v1Resource(
     endpoint(formLink, async (c) => {
@@ -259,21 +244,7 @@ export const requestRoutes = (services: Services) => {
       const { since } = c.req.valid('query');
       return c.json(await requestStats(db, clock(), since ? new Date(since) : undefined), 200);
     }),
-    endpoint(getOne, async (c) => {
-      const { id } = c.req.valid('param');
-      const found = await requestDetail(db, updates.texts, id, clock());
-      if (!found) throw ApiError.notFound(`request ${id}`);
-      // The detail decrypts the request's texts: who read them is recorded (征信业管理条例 Art. 22).
-      await appendAudit(db, {
-        ...actorOf(c.var.principal),
-        action: 'request.viewed',
-        targetType: 'request',
-        targetId: id,
-        details: { type: found.type, subjectId: found.subjectId },
-        idempotencyKey: `request-view:${crypto.randomUUID()}`,
-      });
-      return c.json(found, 200);
-    }),
+    endpoint(getOne, async (c) => c.json(await actions.view(c.var.principal, c.req.valid('param').id), 200)),
     endpoint(exportFile, async (c) => {
       const { id } = c.req.valid('param');
       const [row] = await db
@@ -299,124 +270,36 @@ export const requestRoutes = (services: Services) => {
       return c.json(sealed, 200);
     }),
     endpoint(verifyRoute, async (c) => {
-      const { id } = c.req.valid('param');
-      const body = c.req.valid('json');
-      const by = requestActor(c.var.principal);
-      const r = await updates.run(id, by, { 'verification-reference': body.reference }, (h, t) =>
-        h.executeUpdate(verifyUpdate, {
-          args: [by, { method: body.method, referenceTextId: t['verification-reference']! }],
-        }),
-      );
+      const r = await actions.verify(c.req.valid('param').id, requestActor(c.var.principal), c.req.valid('json'));
       return c.json(recorded(r), 200);
     }),
     endpoint(assignRoute, async (c) => {
-      const { id } = c.req.valid('param');
-      const { assignee } = c.req.valid('json');
-      const [user] = await db
-        .select({ id: users.id })
-        .from(users)
-        .where(and(eq(users.id, assignee), isNull(users.disabledAt)));
-      if (!user) throw ApiError.badRequest('no such user', [{ path: 'assignee', message: 'no such active user' }]);
-      const by = requestActor(c.var.principal);
-      const r = await updates.run(id, by, {}, (h) => h.executeUpdate(assignUpdate, { args: [by, { assignee }] }));
+      const r = await actions.assign(c.req.valid('param').id, requestActor(c.var.principal), c.req.valid('json'));
       return c.json(recorded(r), 200);
     }),
     endpoint(noteRoute, async (c) => {
-      const { id } = c.req.valid('param');
-      const by = requestActor(c.var.principal);
-      const r = await updates.run(id, by, { note: c.req.valid('json').text }, (h, t) =>
-        h.executeUpdate(noteUpdate, { args: [by, { textId: t.note! }] }),
-      );
+      const r = await actions.note(c.req.valid('param').id, requestActor(c.var.principal), c.req.valid('json'));
       return c.json(recorded(r), 200);
     }),
     endpoint(extendRoute, async (c) => {
-      const { id } = c.req.valid('param');
-      const body = c.req.valid('json');
-      const by = requestActor(c.var.principal);
-      const r = await updates.run(id, by, { 'extension-reason': body.reason }, (h, t) =>
-        h.executeUpdate(extendUpdate, {
-          args: [by, { byMs: body.by, ...(t['extension-reason'] ? { reasonTextId: t['extension-reason'] } : {}) }],
-        }),
-      );
+      const r = await actions.extend(c.req.valid('param').id, requestActor(c.var.principal), c.req.valid('json'));
       return c.json(recorded(r), 200);
     }),
     endpoint(pauseRoute, async (c) => {
-      const { id } = c.req.valid('param');
-      const by = requestActor(c.var.principal);
-      const r = await updates.run(id, by, { 'pause-reason': c.req.valid('json').reason }, (h, t) =>
-        h.executeUpdate(pauseUpdate, { args: [by, { reasonTextId: t['pause-reason']! }] }),
-      );
+      const r = await actions.pause(c.req.valid('param').id, requestActor(c.var.principal), c.req.valid('json'));
       return c.json(recorded(r), 200);
     }),
     endpoint(resumeRoute, async (c) => {
-      const { id } = c.req.valid('param');
-      const by = requestActor(c.var.principal);
-      const r = await updates.run(id, by, {}, (h) => h.executeUpdate(resumeUpdate, { args: [by] }));
+      const r = await actions.resume(c.req.valid('param').id, requestActor(c.var.principal));
       return c.json(recorded(r), 200);
     }),
     endpoint(refuseRoute, async (c) => {
-      const { id } = c.req.valid('param');
-      const by = requestActor(c.var.principal);
-      const r = await updates.run(id, by, { 'refusal-reason': c.req.valid('json').reason }, (h, t) =>
-        h.executeUpdate(refuseUpdate, {
-          args: [by, t['refusal-reason'] ? { reasonTextId: t['refusal-reason'] } : {}],
-        }),
-      );
+      const r = await actions.refuse(c.req.valid('param').id, requestActor(c.var.principal), c.req.valid('json'));
       return c.json(recorded(r), 200);
     }),
     endpoint(fulfilRoute, async (c) => {
-      const { id } = c.req.valid('param');
-      const body = c.req.valid('json');
-      const row = await rowOrThrow(id);
-      const problem = fulfilProblem(row.type, body);
-      if (problem)
-        throw updates.unprocessable(`a ${row.type} request cannot be fulfilled so`, problem.path, problem.message);
-      // The filing's text stands as the subject's statement when the owner gives none (征信业管理条例 Art. 16).
-      const [received] =
-        row.type === 'objection' && !body.statement
-          ? await db
-              .select({ textId: requestEvents.textId })
-              .from(requestEvents)
-              .where(and(eq(requestEvents.requestId, id), eq(requestEvents.type, 'received')))
-          : [];
-      const by = requestActor(c.var.principal);
-      const r = await updates.run(
-        id,
-        by,
-        {
-          'new-values': body.values ? JSON.stringify(body.values) : undefined,
-          statement: body.statement,
-          reply: body.reply,
-        },
-        (h, t) =>
-          h.executeUpdate(fulfilUpdate, {
-            args: [
-              by,
-              {
-                ...(body.delivery ? { delivery: body.delivery } : {}),
-                ...(body.outcome ? { outcome: body.outcome } : {}),
-                ...(t['new-values'] ? { valuesTextId: t['new-values'] } : {}),
-                ...(t.statement
-                  ? { statementTextId: t.statement }
-                  : received?.textId
-                    ? { statementTextId: received.textId }
-                    : {}),
-                ...(t.reply ? { replyTextId: t.reply } : {}),
-              },
-            ],
-          }),
-      );
-      let password: string | undefined;
-      if (body.delivery === 'password' && r.exportId) {
-        // The password is made here and shown once: it is never stored, logged or part of the workflow's history.
-        password = oneTimePassword();
-        const [exp] = await db.select().from(requestExports).where(eq(requestExports.id, r.exportId));
-        const wrapped = exp?.wrappedKey && rewrapForPassword(keyring, exp.id, exp.wrappedKey, password);
-        if (!wrapped)
-          throw ApiError.conflict('request-export-issued', `the export of request ${id} was already issued`);
-        await db.update(requestExports).set({ wrappedKey: wrapped }).where(eq(requestExports.id, exp.id));
-      }
-      return c.json({ ...r, at: iso(r.at), ...(password ? { password } : {}) }, 200);
+      const r = await actions.fulfil(c.req.valid('param').id, requestActor(c.var.principal), c.req.valid('json'));
+      return c.json({ ...r, at: iso(r.at) }, 200);
     }),
   );
 };
