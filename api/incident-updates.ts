@@ -16,8 +16,10 @@ import {
   type StatusRequest,
 } from '../domain/incident';
 import type { Services } from '../runtime/services';
+import type { CnGrade } from '../domain/regulatory-clocks';
 import {
   ackUpdate,
+  gradeUpdate,
   noteUpdate,
   postmortemUpdate,
   regulatorNotificationUpdate,
@@ -139,6 +141,9 @@ export const incidentActions = (services: Pick<Services, 'database' | 'temporal'
         }),
       );
     },
+    /** Confirms the CN incident grade the affected count suggested (the CAC clocks follow it). */
+    grade: (id: string, by: IncidentActor, grade: CnGrade) =>
+      updates.run(id, by, {}, (h) => h.executeUpdate(gradeUpdate, { args: [by, { grade }] })),
     resolve: (id: string, by: IncidentActor, summary: string) =>
       updates.run(id, by, { 'resolution-summary': summary }, (h, t) =>
         h.executeUpdate(resolveUpdate, { args: [by, { textId: t['resolution-summary']! }] }),

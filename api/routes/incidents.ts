@@ -1,14 +1,11 @@
 import { randomUUID } from 'node:crypto';
 import { z } from '@hono/zod-openapi';
-import { and, eq, inArray } from 'drizzle-orm';
-import { appendAudit } from '../../activities/audit';
-import { createNotice } from '../../activities/notices';
+import { eq, inArray } from 'drizzle-orm';
 import { incidentDetail, listIncidents, storeIncidentText, dropIncidentTexts } from '../../activities/incident-records';
 import { frozenPolicy, getPolicy } from '../../activities/oncall';
-import { incidentTimeline, incidents, requestIdempotency, subjectImports, subjects } from '../../db/schema';
-import { breachNotice, SubjectNoticeRequest } from '../../domain/breach-notice';
-import type { CampaignInput } from '../../domain/campaign';
-import { campaignWorkflowId, incidentWorkflowId } from '../../domain/ids';
+import { subjectImports, subjects } from '../../db/schema';
+import { SubjectNoticeRequest } from '../../domain/breach-notice';
+import { incidentWorkflowId } from '../../domain/ids';
 import {
   GradeRequest,
   INCIDENT_STATUSES,
@@ -24,11 +21,11 @@ import {
 } from '../../domain/incident';
 import { DEFAULT_GRADE_THRESHOLDS } from '../../domain/regulatory-clocks';
 import type { Services } from '../../runtime/services';
-import type { campaign as campaignWorkflow } from '../../workflows/campaign';
-import { gradeUpdate, type incident as incidentWorkflow } from '../../workflows/incident';
+import type { incident as incidentWorkflow } from '../../workflows/incident';
 import { actorOf, defineRoute, endpoint, jsonResponse, v1Resource, type Principal } from '../auth';
 import { ApiError, problemResponse } from '../errors';
-import { incidentActions, incidentUpdates } from '../incident-updates';
+import { incidentActions } from '../incident-updates';
+import { startSubjectNotices } from '../incident-notices';
 import { IdParam } from '../params';
 import { IdempotencyHeaders, requestHash, startProcess } from '../processes';
 
@@ -162,8 +159,6 @@ const subjectNotices = defineRoute({
   },
 });
 
-const SUBJECT_NOTICES_ROUTE = 'POST /v1/incidents/{id}/subject-notices';
-
 const iso = (ms: number) => new Date(ms).toISOString();
 const HOUR = 3_600_000;
 
@@ -176,8 +171,7 @@ export const incidentActor = (p: Principal, method: IncidentActor['method'] = 'a
 
 export const incidentRoutes = (services: Services) => {
   const { db } = services.database;
-  const { config, clock, temporal } = services;
-  const updates = incidentUpdates(services);
+  const { config, clock } = services;
   const actions = incidentActions(services);
 
   /** 400 naming each affected subject or import that does not exist. */
@@ -203,86 +197,14 @@ export const incidentRoutes = (services: Services) => {
     if (fields.length) throw ApiError.badRequest(`${fields.length} affected reference(s) do not exist`, fields);
   };
 
-  /** The campaign an earlier request with this Idempotency-Key started, before anything new is stored. */
-  const startedBefore = async (principal: Principal, key: string | undefined, hash: string) => {
-    if (key === undefined) return undefined;
-    const [first] = await db
-      .select()
-      .from(requestIdempotency)
-      .where(
-        and(
-          eq(requestIdempotency.userId, principal.userId),
-          eq(requestIdempotency.route, SUBJECT_NOTICES_ROUTE),
-          eq(requestIdempotency.key, key),
-        ),
-      );
-    return first?.requestHash === hash ? first : undefined;
-  };
-
   return v1Resource(
     endpoint(subjectNotices, async (c) => {
       const { id: incidentId } = c.req.valid('param');
-      const body = c.req.valid('json');
       const key = c.req.valid('header')['idempotency-key'];
-      const hash = requestHash({ incidentId, ...body });
-      const [incident] = await db.select({ id: incidents.id }).from(incidents).where(eq(incidents.id, incidentId));
-      if (!incident) throw ApiError.notFound(`incident ${incidentId}`);
-      // A retry must not store a second notice: the notices table is append-only.
-      const before = await startedBefore(c.var.principal, key, hash);
-      if (before) return c.json({ id: before.resourceId, workflowId: before.workflowId }, 200);
-      const by = actorOf(c.var.principal);
-      const notice = await createNotice(db, breachNotice(body), by);
-      const id = randomUUID();
-      const input: CampaignInput = {
-        campaignId: id,
-        noticeId: notice.id,
-        purposeChanged: false,
-        filter: { incidentId },
-        ...(body.ratePerSecond === undefined ? {} : { ratePerSecond: body.ratePerSecond }),
-        batchSize: body.batchSize,
-        requestedBy: by.actor,
-      };
-      const started = await startProcess<typeof campaignWorkflow>(services, c.var.principal, {
-        route: SUBJECT_NOTICES_ROUTE,
-        idempotencyKey: key,
-        requestHash: hash,
-        workflowType: 'campaign',
-        id,
-        workflowId: campaignWorkflowId,
-        targetType: 'campaign',
-        args: [input],
-      });
-      if (!started.created) return c.json({ id: started.id, workflowId: started.workflowId }, 200);
-      const runId = await temporal.workflow
-        .getHandle(started.workflowId)
-        .describe()
-        .then((d) => d.runId)
-        .catch(() => null);
-      const idempotencyKey = `${incidentWorkflowId(incidentId)}:subject-notices:${id}`;
-      const details = { campaignId: id, noticeId: notice.id, textSha256: notice.textSha256 };
-      await db.transaction(async (tx) => {
-        await tx.insert(incidentTimeline).values({
-          incidentId,
-          type: 'subject-notices-started',
-          at: clock(),
-          actor: by.actor,
-          details,
-          idempotencyKey,
-          workflowId: started.workflowId,
-          runId,
-        });
-        await appendAudit(tx, {
-          ...by,
-          action: 'incident.subject-notices-started',
-          targetType: 'incident',
-          targetId: incidentId,
-          workflowId: started.workflowId,
-          runId,
-          details,
-          idempotencyKey,
-        });
-      });
-      return c.json({ id, workflowId: started.workflowId, noticeId: notice.id }, 202);
+      const r = await startSubjectNotices(services, c.var.principal, incidentId, c.req.valid('json'), key);
+      return r.created
+        ? c.json({ id: r.id, workflowId: r.workflowId, noticeId: r.noticeId }, 202)
+        : c.json({ id: r.id, workflowId: r.workflowId }, 200);
     }),
     endpoint(open, async (c) => {
       const body = c.req.valid('json');
@@ -360,11 +282,7 @@ export const incidentRoutes = (services: Services) => {
       return c.json({ ...r, at: iso(r.at) }, 200);
     }),
     endpoint(grade, async (c) => {
-      const { id } = c.req.valid('param');
-      const by = incidentActor(c.var.principal);
-      const r = await updates.run(id, by, {}, (h) =>
-        h.executeUpdate(gradeUpdate, { args: [by, { grade: c.req.valid('json').grade }] }),
-      );
+      const r = await actions.grade(c.req.valid('param').id, incidentActor(c.var.principal), c.req.valid('json').grade);
       return c.json({ ...r, at: iso(r.at) }, 200);
     }),
     endpoint(regulator, async (c) => {

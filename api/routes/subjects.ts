@@ -1,14 +1,12 @@
 import { z } from '@hono/zod-openapi';
-import { AccessGrantRequiredError, checkRevealGrant } from '../../activities/access-grants';
-import { ConsentRefusedError, subjectRegistry, UnknownPurposeError } from '../../activities/subjects';
 import { Classification, LegalBasis, Purpose } from '../../domain/catalog';
 import { CONSENT_STATUSES } from '../../domain/consent';
 import { CONSENT_REFUSAL_CODES } from '../../domain/consent-gate';
 import type { Services } from '../../runtime/services';
-import { actorOf, defineRoute, endpoint, jsonResponse, v1Resource } from '../auth';
+import { defineRoute, endpoint, jsonResponse, v1Resource } from '../auth';
 import { ApiError, problemResponse } from '../errors';
 import { IdParam } from '../params';
-import { rateLimiter } from '../rate-limit';
+import { SEARCH_FIELDS, subjectLookup } from '../subject-lookup';
 
 const FieldView = z
   .object({
@@ -97,8 +95,6 @@ const LookupQuery = z
   .object({ externalRef: z.string().min(1).max(128).openapi({ description: 'The reference from the source system' }) })
   .strict();
 
-const SEARCH_FIELDS = ['phone', 'idNumber', 'email'] as const;
-
 const SearchQuery = z
   .object({
     phone: z.string().min(1).max(64).optional(),
@@ -167,33 +163,14 @@ const searchSubjects = defineRoute({
   },
 });
 
-export const subjectRoutes = ({ database, keyring, catalog, config, clock }: Services) => {
-  const subjects = subjectRegistry({ db: database.db, keyring, catalog, clock });
-  const grantCheck = { db: database.db, catalog, enforce: config.CUSTODIAN_SENSITIVE_REVEAL_NEEDS_GRANT };
-  // A masked value plus a few thousand searches recovers it: searches are budgeted per API key.
-  const searches = rateLimiter(
-    { limit: config.CUSTODIAN_SEARCH_RATE_LIMIT, windowSeconds: config.CUSTODIAN_SEARCH_RATE_WINDOW_SECONDS },
-    () => clock().getTime(),
-  );
-
+export const subjectRoutes = (services: Services) => {
+  const subjects = subjectLookup(services);
   return v1Resource(
     // Before GET /subjects/{id}, which would otherwise take `search` for an ID.
     endpoint(searchSubjects, async (c) => {
       const { purpose, ...byField } = c.req.valid('query');
       const field = SEARCH_FIELDS.find((f) => byField[f] !== undefined)!;
-      if (!subjects.searchableFields.includes(field)) {
-        throw ApiError.badRequest(`${field} has no blind index`, [{ path: field, message: 'not searchable' }]);
-      }
-      searches.take(c.var.principal.keyId, 'searches');
-      try {
-        return c.json(
-          { items: await subjects.search(field, byField[field]!, { ...actorOf(c.var.principal), purpose }) },
-          200,
-        );
-      } catch (err) {
-        if (!(err instanceof UnknownPurposeError)) throw err;
-        throw ApiError.badRequest(err.message, [{ path: 'purpose', message: `not a purpose of ${field}` }]);
-      }
+      return c.json({ items: await subjects.search(c.var.principal, field, byField[field]!, purpose) }, 200);
     }),
     endpoint(lookupSubjects, async (c) => {
       const { externalRef } = c.req.valid('query');
@@ -207,24 +184,7 @@ export const subjectRoutes = ({ database, keyring, catalog, config, clock }: Ser
     }),
     endpoint(revealSubject, async (c) => {
       const { id } = c.req.valid('param');
-      const { purpose } = c.req.valid('query');
-      try {
-        await checkRevealGrant(grantCheck, {
-          ...actorOf(c.var.principal),
-          userId: c.var.principal.userId,
-          subjectId: id,
-          purpose,
-        });
-        const revealed = await subjects.reveal(id, { ...actorOf(c.var.principal), purpose });
-        if (!revealed) throw ApiError.notFound(`subject ${id}`);
-        const { subject, ...reveal } = revealed;
-        return c.json({ ...subject, reveal }, 200);
-      } catch (err) {
-        if (err instanceof AccessGrantRequiredError) throw new ApiError(403, err.code, 'Forbidden', err.message);
-        if (err instanceof ConsentRefusedError) throw new ApiError(403, err.verdict.code, 'Forbidden', err.message);
-        if (!(err instanceof UnknownPurposeError)) throw err;
-        throw ApiError.badRequest(err.message, [{ path: 'purpose', message: 'not a purpose in the data catalog' }]);
-      }
+      return c.json(await subjects.reveal(c.var.principal, id, c.req.valid('query').purpose), 200);
     }),
   );
 };
