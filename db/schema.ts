@@ -1233,9 +1233,12 @@ export const consoleSessions = pgTable(
     userId: uuid('user_id')
       .notNull()
       .references(() => users.id),
-    apiKeyId: uuid('api_key_id')
-      .notNull()
-      .references(() => apiKeys.id),
+    /** The key signed in with; null for a session a page's link started (scoped to `incidentId`). */
+    apiKeyId: uuid('api_key_id').references(() => apiKeys.id),
+    /** A page-link session: the one incident it may see and work (short-lived; no API key was presented). */
+    incidentId: uuid('incident_id').references(() => incidents.id),
+    /** The page whose single-use link started it (incident_pages.id). */
+    pageId: uuid('page_id').references(() => incidentPages.id),
     /** The synchronizer CSRF token every form of this session carries (random, never derived from the cookie). */
     csrfSecret: text('csrf_secret').notNull(),
     createdAt: createdAt(),
@@ -1243,5 +1246,13 @@ export const consoleSessions = pgTable(
     idleExpiresAt: timestamp('idle_expires_at', { withTimezone: true }).notNull(),
     expiresAt: timestamp('expires_at', { withTimezone: true }).notNull(),
   },
-  (t) => [index('console_sessions_key_idx').on(t.apiKeyId), index('console_sessions_expires_idx').on(t.expiresAt)],
+  (t) => [
+    index('console_sessions_key_idx').on(t.apiKeyId),
+    index('console_sessions_expires_idx').on(t.expiresAt),
+    // Either signed in with a key, or by a page's link for one incident: never both, never neither.
+    check(
+      'console_sessions_origin_ck',
+      sql`(${t.apiKeyId} is not null and ${t.incidentId} is null and ${t.pageId} is null) or (${t.apiKeyId} is null and ${t.incidentId} is not null and ${t.pageId} is not null)`,
+    ),
+  ],
 );

@@ -83,6 +83,8 @@ const Env = z.object({
   /** Console sessions: idle timeout and absolute lifetime (ISO 8601 or words); default 30 min and 12 h. */
   CUSTODIAN_CONSOLE_IDLE_TIMEOUT: z.string().trim().default('PT30M').pipe(Duration),
   CUSTODIAN_CONSOLE_SESSION_LIFETIME: z.string().trim().default('PT12H').pipe(Duration),
+  /** A session a page's link starts (one incident, no API key): absolute lifetime; default 1 h. */
+  CUSTODIAN_CONSOLE_LINK_SESSION_LIFETIME: z.string().trim().default('PT1H').pipe(Duration),
   /** The Temporal UI's origin, allowed (CORS) to call /codec; default the dev server's UI (localhost and 127.0.0.1). */
   CUSTODIAN_CODEC_CORS_ORIGIN: optionalString.pipe(z.url({ protocol: /^https?$/ }).optional()),
   /** The notifier: `log` (default: a line per message, no address or text), `webhook` (signed JSON POST) or `smtp`. */

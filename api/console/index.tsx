@@ -10,7 +10,11 @@ import { viewSchedule } from '../../activities/schedules';
 import { findPrincipal } from '../../activities/users';
 import { backups, restoreTests } from '../../db/schema';
 import { DomainError } from '../../domain/errors';
+import type { CnGrade } from '../../domain/regulatory-clocks';
+import { SubjectNoticeRequest } from '../../domain/breach-notice';
 import {
+  GradeRequest,
+  type IncidentActor,
   NoteRequest,
   PostmortemRequest,
   RegulatorNotificationRequest,
@@ -20,6 +24,7 @@ import {
 import type { Services } from '../../runtime/services';
 import { ApiError, fromDomain, loggableError } from '../errors';
 import { incidentActions } from '../incident-updates';
+import { startSubjectNotices } from '../incident-notices';
 import { incidentActor } from '../routes/incidents';
 import { verifyWithCheckpoints } from '../routes/audit';
 import { startRestoreTest } from '../routes/backups';
@@ -39,22 +44,32 @@ import {
 } from './pages';
 import {
   endSession,
+  findLinkSession,
   findSession,
   sameSecret,
   sessionCookieName,
   sessionTerms,
   startSession,
   type ConsoleSession,
+  type LinkSession,
 } from './sessions';
+import { registerSubjectPages } from './subject-pages';
 import { CONSOLE_CSP, CONSOLE_CSS, CONSOLE_CSS_ETAG } from './style';
 import { CONSOLE_TEXT, pickLanguage, type ConsoleText } from './text';
 import { todayFacts } from './today';
 
-type Status = 200 | 400 | 401 | 403 | 404 | 409 | 500;
-type ProblemKey = keyof ConsoleText['problems'];
-interface ConsoleEnv {
-  Variables: { view: View; session: ConsoleSession | undefined };
+export type Status = 200 | 400 | 401 | 403 | 404 | 409 | 429 | 500;
+export type ProblemKey = keyof ConsoleText['problems'];
+/** `session`: signed in with an API key; `link`: signed in by a page's link, for one incident only. */
+export interface ConsoleEnv {
+  Variables: { view: View; session: ConsoleSession | undefined; link: LinkSession | undefined };
 }
+
+/** What a page-link session may reach: its incident's page and forms, and sign-out. */
+const linkMayUse = (path: string, incidentId: string) =>
+  path === '/console/sign-out' ||
+  path === `/console/incidents/${incidentId}` ||
+  new RegExp(`^/console/incidents/${incidentId}/[a-z-]+$`).test(path);
 
 const FORM_TYPE = 'application/x-www-form-urlencoded';
 const Uuid = z.uuid().transform((id) => id.toLowerCase());
@@ -128,13 +143,17 @@ export const consoleApp = (services: Services) => {
     const query = c.req.query('lang');
     const lang = pickLanguage(query, getCookie(c, LANG), c.req.header('accept-language'));
     if (query === lang) setCookie(c, LANG, lang, { ...cookieOptions, maxAge: 365 * 86_400 });
-    const session = await findSession(db, getCookie(c, SESSION), terms, clock());
+    const token = getCookie(c, SESSION);
+    const session = await findSession(db, token, terms, clock());
+    const link = session ? undefined : await findLinkSession(db, token, terms, clock());
     c.set('session', session);
+    c.set('link', link);
     c.set('view', {
       lang,
       t: CONSOLE_TEXT[lang],
       path: c.req.path,
       ...(session && { user: { userId: session.principal.userId, role: session.principal.role, csrf: session.csrf } }),
+      ...(link && { user: { userId: link.userId, role: link.role, csrf: link.csrf, incidentId: link.incidentId } }),
     });
     await next();
   });
@@ -166,9 +185,10 @@ export const consoleApp = (services: Services) => {
     return c.redirect(next, 303);
   });
 
-  // Everything else needs a live session; a POST also its CSRF token.
+  // Everything else needs a live session (a page-link session: its incident only); a POST also its CSRF token.
   app.use('*', async (c, next) => {
-    const session = c.get('session');
+    const link = c.get('link');
+    const session = c.get('session') ?? (link && linkMayUse(c.req.path, link.incidentId) ? link : undefined);
     if (c.req.method === 'GET' || c.req.method === 'HEAD') {
       if (!session) {
         const url = new URL(c.req.url);
@@ -182,12 +202,19 @@ export const consoleApp = (services: Services) => {
     return next();
   });
 
+  /** Who is signed in: the key session's principal, or the page-link session's user (no key). */
+  const who = (c: Context<ConsoleEnv>) => {
+    const session = c.get('session');
+    if (session) return session.principal;
+    const link = c.get('link')!;
+    return { userId: link.userId, role: link.role, keyId: null };
+  };
   /** 403 unless the session's role has the capability (the same roles as the API route it stands for). */
-  const allowed = (c: Context<ConsoleEnv>, capability: Capability) => can(c.get('session')!.principal.role, capability);
+  const allowed = (c: Context<ConsoleEnv>, capability: Capability) => can(who(c).role, capability);
   const formOf = async (c: Context<ConsoleEnv>) => Object.fromEntries(new URLSearchParams(await c.req.text()));
 
   app.post('/sign-out', async (c) => {
-    await endSession(db, c.get('session')!);
+    await endSession(db, { idHash: (c.get('session') ?? c.get('link'))!.idHash, principal: who(c) });
     deleteCookie(c, SESSION, cookieOptions);
     return c.redirect('/console/sign-in?signed-out', 303);
   });
@@ -234,6 +261,10 @@ export const consoleApp = (services: Services) => {
       capability: 'resolveIncident',
       parse: (f: Record<string, string>) => ResolveRequest.safeParse({ summary: f.summary }),
     },
+    grade: {
+      capability: 'gradeIncident',
+      parse: (f: Record<string, string>) => GradeRequest.safeParse({ grade: f.grade }),
+    },
     postmortem: {
       capability: 'postmortemIncident',
       parse: (f: Record<string, string>) =>
@@ -246,6 +277,20 @@ export const consoleApp = (services: Services) => {
     },
   } as const satisfies Record<string, { capability: Capability; parse: (f: Record<string, string>) => unknown }>;
   const incidents = incidentActions(services);
+
+  /** The breach-notice form's fields (named by their path in the API's body) as the API's request body. */
+  const breachNoticeForm = (f: Record<string, string>) => {
+    const texts = (locale: 'zh-CN' | 'en') => ({
+      whatHappened: f[`texts.${locale}.whatHappened`],
+      likelyConsequences: f[`texts.${locale}.likelyConsequences`],
+      measuresTaken: f[`texts.${locale}.measuresTaken`],
+      ...(optional(f[`texts.${locale}.whatYouCanDo`]) && { whatYouCanDo: f[`texts.${locale}.whatYouCanDo`] }),
+    });
+    return {
+      texts: { 'zh-CN': texts('zh-CN'), en: texts('en') },
+      contact: { name: f['contact.name'], contact: f['contact.contact'] },
+    };
+  };
 
   app.get('/incidents/:id', async (c) => {
     if (!allowed(c, 'viewIncidents')) return problemPage(c, 403, 'forbidden');
@@ -262,12 +307,15 @@ export const consoleApp = (services: Services) => {
           ? v.t.incident.alreadyAcked(d.acknowledgedBy ?? '')
           : done === 'done'
             ? v.t.incident.done
-            : undefined;
-    return render(c, 200, <IncidentPage v={v} d={d} {...(flash && { flash })} />);
+            : done === 'notices'
+              ? v.t.incident.noticesStarted
+              : undefined;
+    // One key per rendering of the breach-notice form: a form sent twice starts one campaign.
+    return render(c, 200, <IncidentPage v={v} d={d} formKey={randomUUID()} {...(flash && { flash })} />);
   });
 
   /** An incident form: the same actions as the API's routes (texts stored first, refusals as the API's problems). */
-  app.post('/incidents/:id/:action{ack|notes|status|regulator-notifications|resolve|postmortem}', async (c) => {
+  app.post('/incidents/:id/:action{ack|notes|status|grade|regulator-notifications|resolve|postmortem}', async (c) => {
     const action = c.req.param('action') as keyof typeof INCIDENT_FORMS;
     const form = INCIDENT_FORMS[action];
     if (!allowed(c, form.capability)) return problemPage(c, 403, 'forbidden');
@@ -278,13 +326,17 @@ export const consoleApp = (services: Services) => {
       const field = 'error' in parsed ? parsed.error.issues[0]?.path.join('.') : undefined;
       return problemPage(c, 400, 'bad-form', field);
     }
-    const by = incidentActor(c.get('session')!.principal, 'console');
+    const session = c.get('session');
+    const by: IncidentActor = session
+      ? incidentActor(session.principal, 'console')
+      : { actor: `user:${who(c).userId}`, userId: who(c).userId, apiKeyId: null, role: who(c).role, method: 'console' };
     const body = parsed.data as never;
     let done = 'done';
     try {
       if (action === 'ack') done = (await incidents.ack(id.data, by)).acknowledged ? 'acked' : 'already';
       else if (action === 'notes') await incidents.note(id.data, by, (body as { text: string }).text);
       else if (action === 'status') await incidents.status(id.data, by, body);
+      else if (action === 'grade') await incidents.grade(id.data, by, (body as { grade: CnGrade }).grade);
       else if (action === 'regulator-notifications') await incidents.regulator(id.data, by, body);
       else if (action === 'resolve') await incidents.resolve(id.data, by, (body as { summary: string }).summary);
       else await incidents.postmortem(id.data, by, body);
@@ -292,6 +344,27 @@ export const consoleApp = (services: Services) => {
       return refused(c, err);
     }
     return c.redirect(`/console/incidents/${id.data}?done=${done}`, 303);
+  });
+
+  /**
+   * Breach notices to the incident's affected subjects, through the API's own function. A page-link session may not
+   * send them (no key behind it; a notice to every affected subject is not a 3 a.m. action): sign in with a key.
+   */
+  app.post('/incidents/:id/subject-notices', async (c) => {
+    const session = c.get('session');
+    if (!session || !allowed(c, 'noticeSubjects')) return problemPage(c, 403, 'forbidden');
+    const id = Uuid.safeParse(c.req.param('id'));
+    if (!id.success) return problemPage(c, 404, 'not-found');
+    const form = await formOf(c);
+    const parsed = SubjectNoticeRequest.safeParse(breachNoticeForm(form));
+    if (!parsed.success) return problemPage(c, 400, 'bad-form', parsed.error.issues[0]?.path.join('.'));
+    const key = z.uuid().safeParse(form.idempotencyKey);
+    try {
+      await startSubjectNotices(services, session.principal, id.data, parsed.data, key.success ? key.data : undefined);
+    } catch (err) {
+      return refused(c, err);
+    }
+    return c.redirect(`/console/incidents/${id.data}?done=notices`, 303);
   });
 
   const auditPage = async (c: Context<ConsoleEnv>, verify: boolean) => {
@@ -396,6 +469,8 @@ export const consoleApp = (services: Services) => {
     }
     return c.redirect(`/console/schedules?done=${action === 'trigger' ? 'triggered' : 'saved'}`, 303);
   });
+
+  registerSubjectPages(app, services, { render, problemPage, allowed, refused, formOf });
 
   app.all('*', (c) => problemPage(c, 404, 'not-found'));
   return app;

@@ -9,7 +9,8 @@ export interface View {
   t: ConsoleText;
   /** The page's own path (for the language switch). */
   path: string;
-  user?: { userId: string; role: Role; csrf: string };
+  /** `incidentId`: signed in by a page's link, for that incident only. */
+  user?: { userId: string; role: Role; csrf: string; incidentId?: string };
 }
 
 /** The session's synchronizer token: every form that POSTs carries it. */
@@ -38,11 +39,17 @@ const Nav: FC<{ v: View }> = ({ v }) => {
     ['/console/audit', v.t.nav.audit, can(role, 'viewAudit')],
     ['/console/backups', v.t.nav.backups, can(role, 'viewBackups')],
     ['/console/schedules', v.t.nav.schedules, can(role, 'viewSchedules')],
+    ['/console/subjects', v.t.nav.subjects, can(role, 'findSubjects')],
   ];
+  // A page-link session reaches its incident only.
+  const scope = v.user?.incidentId;
+  const links: [string, string, boolean][] = scope
+    ? [[`/console/incidents/${scope}`, v.t.incident.title, true]]
+    : items;
   return (
     <nav aria-label="Console">
       <ul>
-        {items
+        {links
           .filter(([, , shown]) => shown)
           .map(([href, label]) => (
             <li>

@@ -4,6 +4,7 @@ import type { ScheduleView } from '../../activities/schedules';
 import type { incidentDetail } from '../../activities/incident-records';
 import type { AuditRecord } from '../../domain/audit';
 import { WORK_STATUSES } from '../../domain/incident';
+import { CN_GRADES } from '../../domain/regulatory-clocks';
 import { can } from './capabilities';
 import { formatBytes, formatDate, formatDuration } from './format';
 import { Csrf, Flash, Layout, Problem, type View } from './layout';
@@ -162,15 +163,35 @@ export const TodayPage: FC<{ v: View; f: TodayFacts }> = ({ v, f }) => {
 
 type Incident = NonNullable<Awaited<ReturnType<typeof incidentDetail>>>;
 
-export const IncidentPage: FC<{ v: View; d: Incident; flash?: string; problem?: string }> = ({
+/** The breach notice's fields for one language, named by their path in the API's body. */
+const NoticeTexts: FC<{ v: View; locale: 'zh-CN' | 'en'; language: string }> = ({ v, locale, language }) => {
+  const t = v.t.incident;
+  const id = (field: string) => `notice-${locale}-${field}`;
+  const name = (field: string) => `texts.${locale}.${field}`;
+  return (
+    <fieldset lang={locale}>
+      <legend>{t.noticeIn(language)}</legend>
+      {(['whatHappened', 'likelyConsequences', 'measuresTaken', 'whatYouCanDo'] as const).map((field) => (
+        <>
+          <label for={id(field)}>{t[field]}</label>
+          <textarea id={id(field)} name={name(field)} required={field !== 'whatYouCanDo'} maxlength={4000} />
+        </>
+      ))}
+    </fieldset>
+  );
+};
+
+export const IncidentPage: FC<{ v: View; d: Incident; flash?: string; problem?: string; formKey?: string }> = ({
   v,
   d,
   flash,
   problem,
+  formKey,
 }) => {
   const t = v.t.incident;
   const date = formatDate(v.lang);
   const role = v.user!.role;
+  const byLink = v.user!.incidentId !== undefined;
   const closed = d.status === 'closed';
   const resolved = d.status === 'resolved';
   const owed = d.deadlines.filter((x) => !x.notifiedAt);
@@ -179,6 +200,7 @@ export const IncidentPage: FC<{ v: View; d: Incident; flash?: string; problem?: 
     <Layout v={v} title={`${t.title}: ${d.title}`}>
       <Flash text={flash} />
       <Problem text={problem} />
+      {byLink ? <p class="note">{t.linkSession}</p> : null}
       <section aria-labelledby="facts">
         <h2 id="facts" class="mono">
           {d.id}
@@ -194,6 +216,17 @@ export const IncidentPage: FC<{ v: View; d: Incident; flash?: string; problem?: 
           <dd>{escalation?.level ? v.t.today.level(escalation.level) : v.t.today.notPaged}</dd>
           <dt>{t.ackBy}</dt>
           <dd id="acknowledged-by">{d.acknowledgedBy ? `${d.acknowledgedBy} · ${date(d.acknowledgedAt)}` : '—'}</dd>
+          {d.grade.suggested ? (
+            <>
+              <dt>{t.grade}</dt>
+              <dd id="grade">
+                {t.gradeSuggested(t.grades[d.grade.suggested as keyof typeof t.grades], d.affectedCount)}
+                {d.grade.confirmed
+                  ? ` · ${t.gradeConfirmed(t.grades[d.grade.confirmed as keyof typeof t.grades], d.grade.confirmedBy ?? '')}`
+                  : ''}
+              </dd>
+            </>
+          ) : null}
         </dl>
       </section>
       {!closed && (can(role, 'ackIncident') || can(role, 'noteIncident') || can(role, 'postmortemIncident')) ? (
@@ -230,6 +263,22 @@ export const IncidentPage: FC<{ v: View; d: Incident; flash?: string; problem?: 
               <textarea id="note" name="text" required maxlength={20000} />
               <p>
                 <button type="submit">{t.addNote}</button>
+              </p>
+            </form>
+          ) : null}
+          {can(role, 'gradeIncident') && d.grade.suggested ? (
+            <form method="post" action={`/console/incidents/${d.id}/grade`}>
+              <Csrf v={v} />
+              <label for="grade-choice">{t.grade}</label>
+              <select id="grade-choice" name="grade">
+                {CN_GRADES.map((g) => (
+                  <option value={g} selected={g === (d.grade.confirmed ?? d.grade.suggested)}>
+                    {t.grades[g]}
+                  </option>
+                ))}
+              </select>
+              <p>
+                <button type="submit">{t.confirmGrade}</button>
               </p>
             </form>
           ) : null}
@@ -301,6 +350,35 @@ export const IncidentPage: FC<{ v: View; d: Incident; flash?: string; problem?: 
             </li>
           ))}
         </ul>
+      </section>
+      <section aria-labelledby="notices">
+        <h2 id="notices">{t.notices}</h2>
+        {d.subjectNotices.length === 0 ? (
+          <p>{t.noNotices}</p>
+        ) : (
+          <ul id="notice-progress">
+            {d.subjectNotices.map((n) => (
+              <li>
+                <span class="mono">{n.campaignId}</span> · {date(n.requestedAt)} · {t.noticeProgress(n)}
+              </li>
+            ))}
+          </ul>
+        )}
+        {can(role, 'noticeSubjects') && !byLink && !closed && formKey ? (
+          <form method="post" action={`/console/incidents/${d.id}/subject-notices`}>
+            <Csrf v={v} />
+            <input type="hidden" name="idempotencyKey" value={formKey} />
+            <NoticeTexts v={v} locale="zh-CN" language="中文" />
+            <NoticeTexts v={v} locale="en" language="English" />
+            <label for="contact-name">{t.contactName}</label>
+            <input id="contact-name" name="contact.name" required maxlength={200} />
+            <label for="contact-contact">{t.contactAddress}</label>
+            <input id="contact-contact" name="contact.contact" required maxlength={320} />
+            <p>
+              <button type="submit">{t.sendNotices}</button>
+            </p>
+          </form>
+        ) : null}
       </section>
       <section aria-labelledby="pages">
         <h2 id="pages">{t.pages}</h2>

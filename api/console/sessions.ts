@@ -1,10 +1,11 @@
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
-import { and, eq, gt, isNull } from 'drizzle-orm';
+import { and, eq, exists, gt, isNotNull, isNull } from 'drizzle-orm';
 import { appendAudit } from '../../activities/audit';
 import type { Principal } from '../../activities/users';
 import type { Db } from '../../db/client';
+import type { Role } from '../../domain/roles';
 import type { Config } from '../../runtime/config';
-import { apiKeys, consoleSessions, users } from '../../db/schema';
+import { apiKeys, consoleSessions, incidentPages, users } from '../../db/schema';
 
 const hashToken = (token: string) => createHash('sha256').update(token).digest('hex');
 
@@ -23,15 +24,48 @@ export interface ConsoleSession {
   idHash: string;
 }
 
+/**
+ * A session a page's signed link started: the paged responder, for that one incident only, short-lived, with no
+ * API key behind it (it ends when the user is disabled or holds no live key any more).
+ */
+export interface LinkSession {
+  userId: string;
+  role: Role;
+  incidentId: string;
+  csrf: string;
+  idHash: string;
+}
+
 export interface SessionTerms {
   idleMs: number;
   lifetimeMs: number;
+  /** The absolute lifetime of a page-link session. */
+  linkLifetimeMs: number;
 }
 
 export const sessionTerms = (config: Config): SessionTerms => ({
   idleMs: config.CUSTODIAN_CONSOLE_IDLE_TIMEOUT,
   lifetimeMs: config.CUSTODIAN_CONSOLE_SESSION_LIFETIME,
+  linkLifetimeMs: config.CUSTODIAN_CONSOLE_LINK_SESSION_LIFETIME,
 });
+
+/** The cookie's attributes: HttpOnly, SameSite=Strict, Secure when the public URL is https. */
+export const sessionCookieOptions = (config: Config) =>
+  ({
+    path: '/',
+    httpOnly: true,
+    secure: config.CUSTODIAN_PUBLIC_URL.startsWith('https:'),
+    sameSite: 'Strict',
+  }) as const;
+
+/** The user still holds a live API key: a page-link session lives no longer than the user's last key. */
+const holdsLiveKey = (db: Db) =>
+  exists(
+    db
+      .select({ id: apiKeys.id })
+      .from(apiKeys)
+      .where(and(eq(apiKeys.userId, users.id), isNull(apiKeys.revokedAt))),
+  );
 
 /** The session cookie: `__Host-` (Secure, Path=/, no Domain) when the public URL is https. */
 export const sessionCookieName = (config: Config) =>
@@ -90,7 +124,7 @@ export const findSession = async (
   const [row] = await db
     .select({
       userId: consoleSessions.userId,
-      keyId: consoleSessions.apiKeyId,
+      keyId: apiKeys.id,
       role: users.role,
       csrf: consoleSessions.csrfSecret,
       expiresAt: consoleSessions.expiresAt,
@@ -111,8 +145,98 @@ export const findSession = async (
   return { principal: { userId: row.userId, role: row.role, keyId: row.keyId }, csrf: row.csrf, idHash };
 };
 
+export type PageLinkSignIn =
+  { signedIn: true; token: string; expiresAt: Date } | { signedIn: false; reason: 'used' | 'not-responder' };
+
+/**
+ * Signs the paged responder in for one incident with the page's link: claims the link (single use, shared with the
+ * link's acknowledge button) and starts a session scoped to the incident, short-lived, in one transaction with its
+ * audited `console.signed-in` (`via: page-link`). Refused when the link was used, or the user is not an active
+ * responder holding a live API key.
+ */
+export const startLinkSession = (
+  db: Db,
+  page: { pageId: string; incidentId: string; userId: string },
+  terms: SessionTerms,
+  now: Date,
+): Promise<PageLinkSignIn> =>
+  db.transaction(async (tx) => {
+    const [user] = await tx
+      .select({ role: users.role })
+      .from(users)
+      .where(and(eq(users.id, page.userId), isNull(users.disabledAt), holdsLiveKey(db)));
+    if (user?.role !== 'responder') return { signedIn: false, reason: 'not-responder' };
+    const [claimed] = await tx
+      .update(incidentPages)
+      .set({ linkUsedAt: now })
+      .where(and(eq(incidentPages.id, page.pageId), isNull(incidentPages.linkUsedAt)))
+      .returning({ id: incidentPages.id });
+    if (!claimed) return { signedIn: false, reason: 'used' };
+    const token = randomBytes(32).toString('base64url');
+    const idHash = hashToken(token);
+    const expiresAt = new Date(now.getTime() + Math.min(terms.linkLifetimeMs, terms.lifetimeMs));
+    await tx.insert(consoleSessions).values({
+      idHash,
+      userId: page.userId,
+      apiKeyId: null,
+      incidentId: page.incidentId,
+      pageId: page.pageId,
+      csrfSecret: randomBytes(32).toString('base64url'),
+      createdAt: now,
+      lastSeenAt: now,
+      idleExpiresAt: new Date(Math.min(now.getTime() + terms.idleMs, expiresAt.getTime())),
+      expiresAt,
+    });
+    await appendAudit(tx, {
+      actor: `user:${page.userId}`,
+      action: 'console.signed-in',
+      targetType: 'user',
+      targetId: page.userId,
+      details: { session: idHash.slice(0, 16), role: user.role, via: 'page-link', incident: page.incidentId },
+      idempotencyKey: `console.signed-in:${idHash}`,
+    });
+    return { signedIn: true, token, expiresAt };
+  });
+
+/** The live page-link session behind a cookie token (see `findSession`; no key, so the user's live keys count). */
+export const findLinkSession = async (
+  db: Db,
+  token: string | undefined,
+  terms: SessionTerms,
+  now: Date,
+): Promise<LinkSession | undefined> => {
+  if (!token || !/^[A-Za-z0-9_-]{43}$/.test(token)) return undefined;
+  const idHash = hashToken(token);
+  const [row] = await db
+    .select({
+      userId: consoleSessions.userId,
+      role: users.role,
+      incidentId: consoleSessions.incidentId,
+      csrf: consoleSessions.csrfSecret,
+      expiresAt: consoleSessions.expiresAt,
+    })
+    .from(consoleSessions)
+    .innerJoin(users, and(eq(users.id, consoleSessions.userId), isNull(users.disabledAt)))
+    .where(
+      and(
+        eq(consoleSessions.idHash, idHash),
+        isNotNull(consoleSessions.incidentId),
+        gt(consoleSessions.idleExpiresAt, now),
+        gt(consoleSessions.expiresAt, now),
+        holdsLiveKey(db),
+      ),
+    );
+  if (!row?.incidentId) return undefined;
+  const idleExpiresAt = new Date(Math.min(now.getTime() + terms.idleMs, row.expiresAt.getTime()));
+  await db.update(consoleSessions).set({ lastSeenAt: now, idleExpiresAt }).where(eq(consoleSessions.idHash, idHash));
+  return { userId: row.userId, role: row.role, incidentId: row.incidentId, csrf: row.csrf, idHash };
+};
+
 /** Signs out: the row goes, with an audited `console.signed-out` in the same transaction (once). */
-export const endSession = (db: Db, session: ConsoleSession): Promise<void> =>
+export const endSession = (
+  db: Db,
+  session: { idHash: string; principal: { userId: string; keyId: string | null } },
+): Promise<void> =>
   db.transaction(async (tx) => {
     const [gone] = await tx
       .delete(consoleSessions)
@@ -121,7 +245,7 @@ export const endSession = (db: Db, session: ConsoleSession): Promise<void> =>
     if (!gone) return;
     await appendAudit(tx, {
       actor: `user:${session.principal.userId}`,
-      apiKeyId: session.principal.keyId,
+      ...(session.principal.keyId && { apiKeyId: session.principal.keyId }),
       action: 'console.signed-out',
       targetType: 'user',
       targetId: session.principal.userId,

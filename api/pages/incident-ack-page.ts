@@ -1,11 +1,20 @@
+import { randomBytes } from 'node:crypto';
 import { and, eq, isNull } from 'drizzle-orm';
 import { Hono, type Context } from 'hono';
+import { deleteCookie, getCookie, setCookie } from 'hono/cookie';
 import { incidentPages, incidents, incidentTexts, users } from '../../db/schema';
 import { verifyIncidentAckToken } from '../../activities/incidents';
 import type { Services } from '../../runtime/services';
 import { ackUpdate } from '../../workflows/incident';
 import { ApiError, loggableError } from '../errors';
 import { incidentUpdates } from '../incident-updates';
+import {
+  sameSecret,
+  sessionCookieName,
+  sessionCookieOptions,
+  sessionTerms,
+  startLinkSession,
+} from '../console/sessions';
 
 /** Inline styles only; the form posts back to this same URL. */
 export const ACK_PAGE_CSP = "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; base-uri 'none'";
@@ -33,6 +42,11 @@ const page = (title: string, body: string) =>
 const consoleLink = (incidentId: string) =>
   `<p><a href="/console/incidents/${escape(incidentId)}">Open the incident in the console</a></p>`;
 
+/** Signs the paged responder in to the console for this incident only, with the link instead of an API key. */
+const signInForm = (token: string, csrf: string) =>
+  `<form method="post" action="/incident-ack/${escape(token)}/console"><input type="hidden" name="_csrf" value="${escape(csrf)}">` +
+  `<button type="submit">Work the incident in the console (signs you in for this incident)</button></form>`;
+
 const render = (c: Context, status: 200 | 403 | 404 | 409 | 410 | 500, html: string) =>
   c.html(html, status, {
     'content-security-policy': ACK_PAGE_CSP,
@@ -53,9 +67,13 @@ const problemPage = (c: Context, problem: Problem) => {
  * `page-link`), audited like an acknowledgement through the API.
  */
 export const incidentAckPage = (services: Services) => {
-  const { keyring, clock, logger } = services;
+  const { keyring, clock, logger, config } = services;
   const { db } = services.database;
   const updates = incidentUpdates(services);
+  const cookieOptions = sessionCookieOptions(config);
+  const terms = sessionTerms(config);
+  // Login CSRF for the console sign-in: the form's token must match this browser's cookie (double submit).
+  const PRE = cookieOptions.secure ? '__Host-custodian-page-link' : 'custodian-page-link';
 
   const load = async (
     token: string,
@@ -113,6 +131,8 @@ export const incidentAckPage = (services: Services) => {
     if ('problem' in p) return problemPage(c, p.problem);
     if (p.used) return problemPage(c, 'used');
     if (p.role !== 'responder') return problemPage(c, 'not-responder');
+    const pre = randomBytes(32).toString('base64url');
+    setCookie(c, PRE, pre, { ...cookieOptions, maxAge: 3600 });
     return render(
       c,
       200,
@@ -121,6 +141,7 @@ export const incidentAckPage = (services: Services) => {
         `<h1>Acknowledge incident</h1><p><strong>[${escape(p.severity)}]</strong> ${escape(p.title)}</p>` +
           `<p>Status: ${escape(p.status)}. You were paged at escalation level ${p.level}.</p>` +
           `<form method="post"><button type="submit">Acknowledge</button></form>` +
+          (p.status === 'closed' ? '' : signInForm(c.req.param('token'), pre)) +
           consoleLink(p.incidentId),
       ),
     );
@@ -164,6 +185,24 @@ export const incidentAckPage = (services: Services) => {
       await db.update(incidentPages).set({ linkUsedAt: null }).where(eq(incidentPages.id, p.pageId));
       throw err;
     }
+  });
+
+  /**
+   * The link signs the paged responder in to the console for this incident: the link is claimed (it works once,
+   * for this or for the acknowledge button) and a short session scoped to the incident starts. No acknowledgement.
+   */
+  app.post('/:token/console', async (c) => {
+    const form = Object.fromEntries(new URLSearchParams(await c.req.text()));
+    const pre = getCookie(c, PRE);
+    if (!pre || !sameSecret(form._csrf, pre)) return problemPage(c, 'invalid');
+    const p = await load(c.req.param('token'));
+    if ('problem' in p) return problemPage(c, p.problem);
+    if (p.status === 'closed') return problemPage(c, 'closed');
+    const r = await startLinkSession(db, p, terms, clock());
+    if (!r.signedIn) return problemPage(c, r.reason);
+    deleteCookie(c, PRE, cookieOptions);
+    setCookie(c, sessionCookieName(config), r.token, { ...cookieOptions, expires: r.expiresAt });
+    return c.redirect(`/console/incidents/${p.incidentId}`, 303);
   });
 
   app.all('*', (c) => problemPage(c, 'not-found'));

@@ -1,0 +1,424 @@
+import { desc, eq } from 'drizzle-orm';
+import type { Context, Hono } from 'hono';
+import type { FC } from 'hono/jsx';
+import type { JSX } from 'hono/jsx/jsx-runtime';
+import { z } from 'zod';
+import type { SubjectView } from '../../activities/subjects';
+import { legalHolds, legalHoldSubjects, requests } from '../../db/schema';
+import { Purpose } from '../../domain/catalog';
+import type { Services } from '../../runtime/services';
+import { ApiError } from '../errors';
+import { SEARCH_FIELDS, subjectLookup } from '../subject-lookup';
+import { can, type Capability } from './capabilities';
+import { formatDate } from './format';
+import type { ConsoleEnv, ProblemKey, Status } from './index';
+import { Csrf, Flash, Layout, Problem, type View } from './layout';
+import { SUBJECT_TEXT } from './subject-text';
+
+/** The helpers of the console app the Subjects pages render and refuse with. */
+export interface ConsoleKit {
+  render: (c: Context<ConsoleEnv>, status: Status, page: JSX.Element) => Promise<Response>;
+  problemPage: (c: Context<ConsoleEnv>, status: Status, problem: ProblemKey, extra?: string) => Promise<Response>;
+  allowed: (c: Context<ConsoleEnv>, capability: Capability) => boolean;
+  refused: (c: Context<ConsoleEnv>, err: unknown) => Promise<Response>;
+  formOf: (c: Context<ConsoleEnv>) => Promise<Record<string, string>>;
+}
+
+const BY = ['externalRef', ...SEARCH_FIELDS] as const;
+type By = (typeof BY)[number];
+
+/** The search form: the term is personal data, so it comes in a POST body, never in a URL that is logged or kept. */
+const SearchForm = z
+  .object({
+    by: z.enum(BY),
+    value: z.string().trim().min(1).max(254),
+    purpose: z.union([z.literal(''), Purpose]).optional(),
+  })
+  .refine((f) => f.by === 'externalRef' || f.purpose, {
+    error: 'a search by this field needs a purpose',
+    path: ['purpose'],
+  });
+const RevealForm = z.object({ purpose: Purpose });
+const Uuid = z.uuid().transform((id) => id.toLowerCase());
+
+interface SubjectFacts {
+  requests: { id: string; type: string; status: string; receivedAt: Date; dueAt: Date }[];
+  holds: { id: string; status: string; reason: string; createdAt: Date }[];
+}
+interface Reveal {
+  purpose: string;
+  revealed: string[];
+}
+
+const SearchPage: FC<{
+  v: View;
+  searchable: { field: By; purposes: string[] }[];
+  results?: SubjectView[] | undefined;
+  problem?: string | undefined;
+}> = ({ v, searchable, results, problem }) => {
+  const t = SUBJECT_TEXT[v.lang];
+  const purposes = [...new Set(searchable.flatMap((s) => s.purposes))].sort();
+  return (
+    <Layout v={v} title={t.title}>
+      <Problem text={problem} />
+      <section aria-labelledby="find">
+        <h2 id="find">{t.find}</h2>
+        <form method="post" action="/console/subjects/search" class="filters" autocomplete="off">
+          <Csrf v={v} />
+          <label>
+            {t.by}
+            <br />
+            <select name="by">
+              {searchable.map((s) => (
+                <option value={s.field}>{t.byField[s.field]}</option>
+              ))}
+            </select>
+          </label>
+          <label>
+            {t.value}
+            <br />
+            <input name="value" required maxlength={254} autocomplete="off" />
+          </label>
+          {purposes.length ? (
+            <label>
+              {t.purpose}
+              <br />
+              <select name="purpose">
+                <option value="">{t.choosePurpose}</option>
+                {purposes.map((p) => (
+                  <option value={p}>{p}</option>
+                ))}
+              </select>
+            </label>
+          ) : null}
+          <button class="primary" type="submit">
+            {t.search}
+          </button>
+        </form>
+        {purposes.length ? <p>{t.purposeHelp}</p> : null}
+      </section>
+      {results ? (
+        <section aria-labelledby="results">
+          <h2 id="results">
+            {t.results}: {t.matches(results.length)}
+          </h2>
+          {results.length === 0 ? (
+            <p>{t.noMatch}</p>
+          ) : (
+            <table>
+              <thead>
+                <tr>
+                  <th scope="col">{t.externalRef}</th>
+                  <th scope="col">{t.jurisdiction}</th>
+                  <th scope="col">{t.status}</th>
+                  <th scope="col">{t.fields}</th>
+                </tr>
+              </thead>
+              <tbody>
+                {results.map((s) => (
+                  <tr class="subject-row">
+                    <td>
+                      <a href={`/console/subjects/${s.id}`}>{s.externalRef}</a>
+                    </td>
+                    <td>{s.jurisdiction}</td>
+                    <td>
+                      {s.status}
+                      {s.legalHold ? ` · ${t.legalHold}` : ''}
+                    </td>
+                    <td class="mono">
+                      {Object.entries(s.fields)
+                        .map(([name, f]) => `${name}: ${f.value ?? '—'}`)
+                        .join(' · ')}
+                    </td>
+                  </tr>
+                ))}
+              </tbody>
+            </table>
+          )}
+        </section>
+      ) : null}
+    </Layout>
+  );
+};
+
+const SubjectPage: FC<{
+  v: View;
+  s: SubjectView;
+  facts: SubjectFacts;
+  purposes: string[];
+  reveal?: Reveal | undefined;
+  problem?: string | undefined;
+}> = ({ v, s, facts, purposes, reveal, problem }) => {
+  const t = SUBJECT_TEXT[v.lang];
+  const date = formatDate(v.lang);
+  const role = v.user!.role;
+  return (
+    <Layout v={v} title={`${t.subject}: ${s.externalRef}`}>
+      <Flash text={reveal ? t.revealedFor(reveal.purpose, reveal.revealed) : undefined} />
+      <Problem text={problem} />
+      <section aria-labelledby="facts">
+        <h2 id="facts" class="mono">
+          {s.id}
+        </h2>
+        <dl>
+          <dt>{t.externalRef}</dt>
+          <dd>{s.externalRef}</dd>
+          <dt>{t.jurisdiction}</dt>
+          <dd>{s.jurisdiction}</dd>
+          <dt>{t.locale}</dt>
+          <dd>{s.locale}</dd>
+          <dt>{t.status}</dt>
+          <dd>{s.status}</dd>
+          <dt>{t.retentionUntil}</dt>
+          <dd>{s.retentionUntil ?? '—'}</dd>
+          <dt>{t.legalHold}</dt>
+          <dd>{s.legalHold ? t.yes : t.no}</dd>
+        </dl>
+      </section>
+      <section aria-labelledby="fields">
+        <h2 id="fields">{t.fields}</h2>
+        <table>
+          <thead>
+            <tr>
+              <th scope="col">{t.field}</th>
+              <th scope="col">{t.classification}</th>
+              <th scope="col">{t.fieldValue}</th>
+              <td />
+            </tr>
+          </thead>
+          <tbody>
+            {Object.entries(s.fields).map(([name, f]) => (
+              <tr class="field-row" id={`field-${name}`}>
+                <th scope="row">{name}</th>
+                <td>{f.classification}</td>
+                <td class="mono field-value">{f.value === null ? t.shredded : String(f.value)}</td>
+                <td>
+                  {f.value === null ? '' : f.masked ? t.masked : reveal?.revealed.includes(name) ? t.revealed : t.shown}
+                  {f.underObjection ? ` · ${t.underObjection}` : ''}
+                </td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+        {can(role, 'revealSubject') && s.status !== 'destroyed' ? (
+          <form method="post" action={`/console/subjects/${s.id}/reveal`}>
+            <Csrf v={v} />
+            <p>{t.revealHelp}</p>
+            <label for="reveal-purpose">{t.purpose}</label>
+            <select id="reveal-purpose" name="purpose" required>
+              <option value="">{t.choosePurpose}</option>
+              {purposes.map((p) => (
+                <option value={p}>{p}</option>
+              ))}
+            </select>
+            <p>
+              <button type="submit">{t.reveal}</button>
+            </p>
+          </form>
+        ) : null}
+      </section>
+      <section aria-labelledby="consents">
+        <h2 id="consents">{t.consents}</h2>
+        {s.consents.length === 0 ? (
+          <p>{t.noConsents}</p>
+        ) : (
+          <table>
+            <thead>
+              <tr>
+                <th scope="col">{t.purpose}</th>
+                <th scope="col">{t.legalBasis}</th>
+                <th scope="col">{t.consentStatus}</th>
+                <th scope="col">{t.validUntil}</th>
+                <th scope="col">{t.restricted}</th>
+                <th scope="col">{t.revealNow}</th>
+              </tr>
+            </thead>
+            <tbody>
+              {s.consents.map((k) => (
+                <tr class="consent-row">
+                  <td>{k.purpose}</td>
+                  <td>{k.legalBasis ?? '—'}</td>
+                  <td>{k.status ?? '—'}</td>
+                  <td>{date(k.validUntil) || '—'}</td>
+                  <td>{k.restricted ? t.yes : t.no}</td>
+                  <td>{k.refusal ?? t.allowed}</td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        )}
+      </section>
+      <section aria-labelledby="requests">
+        <h2 id="requests">{t.requests}</h2>
+        {facts.requests.length === 0 ? (
+          <p>{t.noRequests}</p>
+        ) : (
+          <table>
+            <thead>
+              <tr>
+                <th scope="col">{t.type}</th>
+                <th scope="col">{t.status}</th>
+                <th scope="col">{t.received}</th>
+                <th scope="col">{t.due}</th>
+              </tr>
+            </thead>
+            <tbody>
+              {facts.requests.map((r) => (
+                <tr class="request-row">
+                  <td>
+                    <a href={`/console/requests/${r.id}`}>{r.type}</a>
+                  </td>
+                  <td>{r.status}</td>
+                  <td>{date(r.receivedAt)}</td>
+                  <td>{date(r.dueAt)}</td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        )}
+      </section>
+      <section aria-labelledby="holds">
+        <h2 id="holds">{t.holds}</h2>
+        {facts.holds.length === 0 ? (
+          <p>{t.noHolds}</p>
+        ) : (
+          <table>
+            <thead>
+              <tr>
+                <th scope="col">{t.hold}</th>
+                <th scope="col">{t.status}</th>
+                <th scope="col">{t.reason}</th>
+                <th scope="col">{t.placed}</th>
+              </tr>
+            </thead>
+            <tbody>
+              {facts.holds.map((h) => (
+                <tr class="hold-row">
+                  <td class="mono">{h.id}</td>
+                  <td>{h.status}</td>
+                  <td>{h.reason}</td>
+                  <td>{date(h.createdAt)}</td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        )}
+      </section>
+    </Layout>
+  );
+};
+
+/**
+ * The Subjects pages at /console/subjects: find a subject by external reference or through the blind index (a POST:
+ * the term never enters a URL), see it masked with its consents, requests and holds, and reveal fields for a
+ * purpose. Everything goes through `subjectLookup`, the API's own search, grant check, consent gate and audit.
+ */
+export const registerSubjectPages = (app: Hono<ConsoleEnv>, services: Services, kit: ConsoleKit) => {
+  const { db } = services.database;
+  const lookup = subjectLookup(services);
+  const principal = (c: Context<ConsoleEnv>) => c.get('session')!.principal;
+
+  /** The ways this role may search: by external reference, and the blind-indexed fields if it may search those. */
+  const searchable = (c: Context<ConsoleEnv>): { field: By; purposes: string[] }[] => [
+    ...(kit.allowed(c, 'findSubjects') ? [{ field: 'externalRef' as const, purposes: [] }] : []),
+    ...(kit.allowed(c, 'searchSubjects') ? lookup.searchable() : []),
+  ];
+
+  const factsOf = async (subjectId: string): Promise<SubjectFacts> => ({
+    requests: await db
+      .select({
+        id: requests.id,
+        type: requests.type,
+        status: requests.status,
+        receivedAt: requests.receivedAt,
+        dueAt: requests.dueAt,
+      })
+      .from(requests)
+      .where(eq(requests.subjectId, subjectId))
+      .orderBy(desc(requests.receivedAt))
+      .limit(50),
+    holds: await db
+      .select({
+        id: legalHolds.id,
+        status: legalHolds.status,
+        reason: legalHolds.reason,
+        createdAt: legalHolds.createdAt,
+      })
+      .from(legalHoldSubjects)
+      .innerJoin(legalHolds, eq(legalHolds.id, legalHoldSubjects.holdId))
+      .where(eq(legalHoldSubjects.subjectId, subjectId))
+      .orderBy(desc(legalHolds.createdAt)),
+  });
+
+  const subjectPage = async (
+    c: Context<ConsoleEnv>,
+    status: Status,
+    s: SubjectView,
+    o: { reveal?: Reveal; problem?: string } = {},
+  ) =>
+    kit.render(
+      c,
+      status,
+      <SubjectPage v={c.get('view')} s={s} facts={await factsOf(s.id)} purposes={lookup.purposes()} {...o} />,
+    );
+
+  app.get('/subjects', (c) => {
+    if (!kit.allowed(c, 'findSubjects')) return kit.problemPage(c, 403, 'forbidden');
+    return kit.render(c, 200, <SearchPage v={c.get('view')} searchable={searchable(c)} />);
+  });
+
+  app.post('/subjects/search', async (c) => {
+    if (!kit.allowed(c, 'findSubjects')) return kit.problemPage(c, 403, 'forbidden');
+    const v = c.get('view');
+    const ways = searchable(c);
+    const page = (status: Status, o: { results?: SubjectView[]; problem?: string }) =>
+      kit.render(c, status, <SearchPage v={v} searchable={ways} {...o} />);
+    const parsed = SearchForm.safeParse(await kit.formOf(c));
+    if (!parsed.success) {
+      // The field's name only: zod's message could quote the term.
+      const field = parsed.error.issues[0]?.path.join('.');
+      return page(400, { problem: `${v.t.problems['bad-form']} ${field ?? ''}`.trim() });
+    }
+    const { by, value, purpose } = parsed.data;
+    if (!ways.some((w) => w.field === by)) return kit.problemPage(c, 403, 'forbidden');
+    try {
+      const results =
+        by === 'externalRef'
+          ? await lookup.findByExternalRef(value)
+          : await lookup.search(principal(c), by, value, purpose!);
+      return page(200, { results });
+    } catch (err) {
+      if (err instanceof ApiError && err.status === 429)
+        return page(429, { problem: SUBJECT_TEXT[v.lang].tooMany(err.retryAfterSeconds ?? 1) });
+      return kit.refused(c, err);
+    }
+  });
+
+  app.get('/subjects/:id', async (c) => {
+    if (!kit.allowed(c, 'viewSubject')) return kit.problemPage(c, 403, 'forbidden');
+    const id = Uuid.safeParse(c.req.param('id'));
+    const s = id.success ? await lookup.get(id.data) : undefined;
+    if (!s) return kit.problemPage(c, 404, 'not-found');
+    return subjectPage(c, 200, s);
+  });
+
+  app.post('/subjects/:id/reveal', async (c) => {
+    if (!kit.allowed(c, 'revealSubject')) return kit.problemPage(c, 403, 'forbidden');
+    const id = Uuid.safeParse(c.req.param('id'));
+    const s = id.success ? await lookup.get(id.data) : undefined;
+    if (!s) return kit.problemPage(c, 404, 'not-found');
+    const v = c.get('view');
+    const parsed = RevealForm.safeParse(await kit.formOf(c));
+    if (!parsed.success) return subjectPage(c, 400, s, { problem: `${v.t.problems['bad-form']} purpose` });
+    try {
+      const { reveal, ...revealed } = await lookup.reveal(principal(c), s.id, parsed.data.purpose);
+      return subjectPage(c, 200, revealed, { reveal });
+    } catch (err) {
+      if (err instanceof ApiError && err.status === 403)
+        return subjectPage(c, 403, s, { problem: SUBJECT_TEXT[v.lang].revealRefused(err.code) });
+      if (err instanceof ApiError && err.status === 400)
+        return subjectPage(c, 400, s, { problem: `${v.t.problems['bad-form']} purpose` });
+      return kit.refused(c, err);
+    }
+  });
+};

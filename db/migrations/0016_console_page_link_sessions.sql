@@ -1,0 +1,6 @@
+ALTER TABLE "console_sessions" ALTER COLUMN "api_key_id" DROP NOT NULL;--> statement-breakpoint
+ALTER TABLE "console_sessions" ADD COLUMN "incident_id" uuid;--> statement-breakpoint
+ALTER TABLE "console_sessions" ADD COLUMN "page_id" uuid;--> statement-breakpoint
+ALTER TABLE "console_sessions" ADD CONSTRAINT "console_sessions_incident_id_incidents_id_fk" FOREIGN KEY ("incident_id") REFERENCES "public"."incidents"("id") ON DELETE no action ON UPDATE no action;--> statement-breakpoint
+ALTER TABLE "console_sessions" ADD CONSTRAINT "console_sessions_page_id_incident_pages_id_fk" FOREIGN KEY ("page_id") REFERENCES "public"."incident_pages"("id") ON DELETE no action ON UPDATE no action;--> statement-breakpoint
+ALTER TABLE "console_sessions" ADD CONSTRAINT "console_sessions_origin_ck" CHECK (("console_sessions"."api_key_id" is not null and "console_sessions"."incident_id" is null and "console_sessions"."page_id" is null) or ("console_sessions"."api_key_id" is null and "console_sessions"."incident_id" is not null and "console_sessions"."page_id" is not null));
