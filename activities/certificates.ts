@@ -2,7 +2,14 @@ import { createHmac, hkdfSync } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { and, desc, eq, inArray, lt, sql } from 'drizzle-orm';
 import type { Db } from '../db/client';
-import { auditLog, backups, destructionCertificates, destructions, destructionTargets } from '../db/schema';
+import {
+  auditLog,
+  backups,
+  destructionCertificates,
+  destructions,
+  destructionTargets,
+  processTexts,
+} from '../db/schema';
 import { canonicalJson } from '../domain/canonical-json';
 import { destructionWorkflowId } from '../domain/ids';
 import type { Keyring } from '../runtime/keyring';
@@ -74,6 +81,10 @@ export const issueCertificate = async (d: { db: Db; keyring: Keyring }, c: Issue
       )
       .orderBy(desc(backups.snapshotAt))
       .limit(1);
+    // The reason's SHA-256 as the API stored it (the text stays out of the certificate: it may name people).
+    const [reasonText] = row.reasonTextId
+      ? await tx.select({ sha256: processTexts.sha256 }).from(processTexts).where(eq(processTexts.id, row.reasonTextId))
+      : [];
     const issuedAt = new Date();
     const iso = (ms: number | Date | null) => (ms === null ? null : new Date(ms).toISOString());
     const scope = row.scope as { kind: string; purpose?: string; fields?: string[] };
@@ -85,7 +96,7 @@ export const issueCertificate = async (d: { db: Db; keyring: Keyring }, c: Issue
       request: {
         requestedBy: row.requestedBy,
         requestedAt: iso(row.createdAt),
-        reasonSha256: sha256Hex(row.reason),
+        reasonSha256: reasonText?.sha256 ?? (row.reason === null ? null : sha256Hex(row.reason)),
         origin: row.origin,
       },
       scope: {

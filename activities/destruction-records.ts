@@ -9,6 +9,7 @@ import type { Keyring } from '../runtime/keyring';
 import { appendAudit, type DbOrTx } from './audit';
 import { decryptField } from './crypto/field-cipher';
 import { dataKeys } from './keys';
+import { destructionTexts } from './process-texts';
 import { pgArray } from './subject-writer';
 
 /** A subject the scope matched, whether a legal hold covers it, and (field scope) the fields it holds. */
@@ -166,7 +167,8 @@ export const openDestruction = async (d: Deps & { clock: () => Date }, input: De
       id: input.destructionId,
       status,
       scope: input.scope,
-      reason: input.reason,
+      reason: input.reason ?? null,
+      reasonTextId: input.reasonTextId ?? null,
       requestedBy: input.requestedBy,
       origin: input.origin ?? null,
       ...counts,
@@ -194,7 +196,12 @@ export const openDestruction = async (d: Deps & { clock: () => Date }, input: De
       targetId: input.destructionId,
       workflowId,
       runId,
-      details: { scope: input.scope.kind, ...counts, origin: input.origin ?? null },
+      details: {
+        scope: input.scope.kind,
+        ...counts,
+        origin: input.origin ?? null,
+        ...(input.reasonTextId ? { reasonTextId: input.reasonTextId } : {}),
+      },
       idempotencyKey: `${destructionWorkflowId(input.destructionId)}:opened`,
     });
     return { status, ...counts };
@@ -250,20 +257,25 @@ export const recordDestructionEvent = async (db: Db, e: DestructionEvent): Promi
   });
 };
 
-/** The request as the API shows it, with its certificate once issued. */
+/** The request as the API shows it, its texts joined back, with its certificate once issued. */
 export const destructionDetail = async (db: Db, id: string) => {
   const [row] = await db.select().from(destructions).where(eq(destructions.id, id));
   if (!row) return undefined;
-  const [certificate] = await db
-    .select()
-    .from(destructionCertificates)
-    .where(eq(destructionCertificates.destructionId, id));
+  const [[certificate], texts] = await Promise.all([
+    db.select().from(destructionCertificates).where(eq(destructionCertificates.destructionId, id)),
+    destructionTexts.read(db, id),
+  ]);
   const iso = (x: Date | null) => x?.toISOString() ?? null;
+  const body = (textId: string | null | undefined) => (textId ? (texts.get(textId)?.body ?? null) : null);
+  // A refused cancellation's text is dropped; of those taken, the first one cancelled the request.
+  const [cancelReason] = [...texts.values()]
+    .filter((t) => t.kind === 'cancel-reason')
+    .sort((a, b) => a.createdAt.getTime() - b.createdAt.getTime());
   return {
     id: row.id,
     status: row.status,
     scope: row.scope,
-    reason: row.reason,
+    reason: body(row.reasonTextId) ?? row.reason,
     requestedBy: row.requestedBy,
     origin: row.origin,
     autoApproved: row.autoApproved,
@@ -273,10 +285,14 @@ export const destructionDetail = async (db: Db, id: string) => {
     subjectsDestroyed: row.subjectsDestroyed,
     keysDestroyed: row.keysDestroyed,
     fieldRowsDeleted: row.fieldRowsDeleted,
-    approvals: row.approvals,
+    approvals: row.approvals.map(({ commentTextId, comment, ...a }) => ({
+      ...a,
+      comment: body(commentTextId) ?? comment ?? null,
+    })),
     approvalDeadline: iso(row.approvalDeadline),
     graceUntil: iso(row.graceUntil),
     outcome: row.outcome,
+    cancelReason: row.status === 'cancelled' ? (cancelReason?.body ?? null) : null,
     createdAt: row.createdAt.toISOString(),
     finishedAt: iso(row.finishedAt),
     workflowId: row.workflowId,

@@ -809,7 +809,9 @@ export const destructions = pgTable(
     }).notNull(),
     /** The scope as requested (domain/destruction.ts `DestructionScope`): IDs, a purpose, field names. */
     scope: jsonb('scope').$type<Record<string, unknown>>().notNull(),
-    reason: text('reason').notNull(),
+    /** A system starter's fixed reason (codes and IDs); a person's reason is in process_texts (`reason_text_id`). */
+    reason: text('reason'),
+    reasonTextId: uuid('reason_text_id'),
     requestedBy: text('requested_by').notNull(),
     /** What opened it: `{ kind: 'request' | 'consent' | 'sweep', … }`, null when a user did. */
     origin: jsonb('origin').$type<Record<string, unknown>>(),
@@ -821,9 +823,18 @@ export const destructions = pgTable(
     subjectsDestroyed: integer('subjects_destroyed').notNull().default(0),
     keysDestroyed: integer('keys_destroyed').notNull().default(0),
     fieldRowsDeleted: integer('field_rows_deleted').notNull().default(0),
-    /** `[{ userId, actor, decision, comment, at }]` in the order they came. */
+    /** `[{ userId, actor, decision, commentTextId, at }]` in the order they came (`comment` in rows from before texts). */
     approvals: jsonb('approvals')
-      .$type<{ userId: string; actor: string; decision: 'approve' | 'reject'; comment: string; at: string }[]>()
+      .$type<
+        {
+          userId: string;
+          actor: string;
+          decision: 'approve' | 'reject';
+          commentTextId?: string;
+          comment?: string;
+          at: string;
+        }[]
+      >()
       .notNull()
       .default([]),
     approvalDeadline: timestamp('approval_deadline', { withTimezone: true }),
@@ -838,6 +849,26 @@ export const destructions = pgTable(
     finishedAt: timestamp('finished_at', { withTimezone: true }),
   },
   (t) => [index('destructions_status_idx').on(t.status, t.createdAt)],
+);
+
+/**
+ * Free text a person wrote for a process (a destruction's reason, an approver's comment, a cancellation's reason),
+ * written by the API before the workflow is told: workflow input, history and the audit carry its ID (and SHA-256)
+ * only. `process` names the kind of process (`destruction`), `process_id` its ID.
+ */
+export const processTexts = pgTable(
+  'process_texts',
+  {
+    id: uuid('id').primaryKey(),
+    process: text('process').notNull(),
+    processId: uuid('process_id').notNull(),
+    kind: text('kind').notNull(),
+    body: text('body').notNull(),
+    sha256: text('sha256').notNull(),
+    createdBy: text('created_by').notNull(),
+    createdAt: createdAt(),
+  },
+  (t) => [index('process_texts_process_idx').on(t.process, t.processId)],
 );
 
 /** The subjects a destruction resolved to (held ones excluded); `fields` set for a field-scope destruction. */

@@ -50,8 +50,11 @@ export const DestructionInput = z
   .object({
     destructionId: z.uuid(),
     scope: DestructionScope,
-    reason: z.string().min(1).max(2000),
-    /** `user:<id>`, `schedule:<name>` or `request:<id>`. */
+    /** A person's reason, stored by the API in process_texts before the start: its ID only, never the text. */
+    reasonTextId: z.uuid().optional(),
+    /** A system starter's fixed reason (codes and IDs: the sweep, a data-subject request, a consent withdrawal). */
+    reason: z.string().min(1).max(2000).optional(),
+    /** `user:<id>`, `system`, `schedule:<name>` or `request:<id>`. */
     requestedBy: z.string().min(1),
     origin: DestructionOrigin.optional(),
     approvalWindowMs: z.number().int().min(1000),
@@ -100,6 +103,21 @@ export const ApprovalRequest = z
 export type ApprovalRequest = z.infer<typeof ApprovalRequest>;
 export const CancelRequest = z.object({ reason: StorableText(3, 2000) }).strict();
 
+/**
+ * What the approval update carries: the decision and the ID of the comment the API stored (`comment` is the text
+ * itself in histories from before texts were stored apart).
+ */
+export interface ApprovalDecision {
+  decision: 'approve' | 'reject';
+  commentTextId?: string;
+  comment?: string;
+}
+/** What the cancel update carries: the stored reason's ID (`reason` itself in older histories). */
+export interface CancelDecision {
+  reasonTextId?: string;
+  reason?: string;
+}
+
 export interface DestructionActor {
   userId: string;
   actor: string;
@@ -112,6 +130,9 @@ export interface Approval {
   actor: string;
   decision: 'approve' | 'reject';
   at: number;
+  commentTextId?: string;
+  /** The comment itself, in histories from before texts were stored apart. */
+  comment?: string;
 }
 
 export interface DestructionState {

@@ -19,7 +19,8 @@ import {
   checkApproval,
   checkCancel,
   isRejected,
-  type ApprovalRequest,
+  type ApprovalDecision,
+  type CancelDecision,
   type DestructionActor,
   type DestructionInput,
   type DestructionOutcome,
@@ -48,10 +49,9 @@ export interface ApprovalResult {
   counted: boolean;
 }
 
-export const approvalUpdate = defineUpdate<ApprovalResult, [DestructionActor, ApprovalRequest]>('approval');
-export const cancelUpdate = defineUpdate<{ status: DestructionStatus }, [DestructionActor, { reason: string }]>(
-  'cancel',
-);
+/** Texts travel as IDs (the API stores them in process_texts first): history holds no reason or comment. */
+export const approvalUpdate = defineUpdate<ApprovalResult, [DestructionActor, ApprovalDecision]>('approval');
+export const cancelUpdate = defineUpdate<{ status: DestructionStatus }, [DestructionActor, CancelDecision]>('cancel');
 export const destructionStateQuery = defineQuery<DestructionState>('state');
 
 const refusal = (err: unknown) =>
@@ -66,7 +66,7 @@ export async function destruction(input: DestructionInput): Promise<DestructionO
   const id = input.destructionId;
   const state: DestructionState = { destructionId: id, status: 'awaiting-approval', approvals: [], cancelled: false };
   let opened = false;
-  let cancelledBy: { by: DestructionActor; reason: string } | undefined;
+  let cancelledBy: { by: DestructionActor; decision: CancelDecision } | undefined;
   setHandler(destructionStateQuery, () => state);
 
   const record = (
@@ -85,9 +85,14 @@ export async function destruction(input: DestructionInput): Promise<DestructionO
       details,
       patch,
     });
-  const end = async (status: DestructionStatus, outcome: string, by?: { actor: string; apiKeyId?: string }) => {
+  const end = async (
+    status: DestructionStatus,
+    outcome: string,
+    by?: { actor: string; apiKeyId?: string },
+    details: Record<string, unknown> = {},
+  ) => {
     state.status = status;
-    await record(status, `destruction.${status}`, { status, outcome, finished: true }, by);
+    await record(status, `destruction.${status}`, { status, outcome, finished: true }, by, details);
     await condition(allHandlersFinished);
     return { destructionId: id, status, subjectsDestroyed: 0 };
   };
@@ -104,7 +109,14 @@ export async function destruction(input: DestructionInput): Promise<DestructionO
       }
       if (fresh) {
         const at = Date.now();
-        state.approvals.push({ userId: by.userId, actor: by.actor, decision: a.decision, at });
+        state.approvals.push({
+          userId: by.userId,
+          actor: by.actor,
+          decision: a.decision,
+          at,
+          ...(a.commentTextId ? { commentTextId: a.commentTextId } : {}),
+          ...(a.comment === undefined ? {} : { comment: a.comment }),
+        });
         await record(
           `decision-${by.userId}`,
           a.decision === 'approve' ? 'destruction.approval-given' : 'destruction.approval-refused',
@@ -113,12 +125,17 @@ export async function destruction(input: DestructionInput): Promise<DestructionO
               userId: x.userId,
               actor: x.actor,
               decision: x.decision,
-              comment: x.userId === by.userId ? a.comment : '',
+              ...(x.commentTextId ? { commentTextId: x.commentTextId } : {}),
+              ...(x.comment === undefined ? {} : { comment: x.comment }),
               at: new Date(x.at).toISOString(),
             })),
           },
           by,
-          { decision: a.decision, approvals: approvalsOf(state) },
+          {
+            decision: a.decision,
+            approvals: approvalsOf(state),
+            ...(a.commentTextId ? { commentTextId: a.commentTextId } : {}),
+          },
         );
       }
       return { status: state.status, approvals: approvalsOf(state), counted: fresh };
@@ -137,12 +154,12 @@ export async function destruction(input: DestructionInput): Promise<DestructionO
   setHandler(
     cancelUpdate,
     (by, c) => {
-      cancelledBy ??= { by, reason: c.reason };
+      cancelledBy ??= { by, decision: c };
       state.cancelled = true;
       return { status: state.status };
     },
     {
-      validator: (_by: DestructionActor, _c: { reason: string }) => {
+      validator: (_by: DestructionActor, _c: CancelDecision) => {
         try {
           checkCancel(state);
         } catch (err) {
@@ -151,7 +168,12 @@ export async function destruction(input: DestructionInput): Promise<DestructionO
       },
     },
   );
-  const cancelled = () => end('cancelled', `cancelled: ${cancelledBy!.reason}`, cancelledBy!.by);
+  const cancelled = () => {
+    const { by, decision } = cancelledBy!;
+    return decision.reason === undefined
+      ? end('cancelled', `cancelled by ${by.actor}`, by, { reasonTextId: decision.reasonTextId ?? null })
+      : end('cancelled', `cancelled: ${decision.reason}`, by);
+  };
 
   const resolved = await openDestruction(input);
   if (resolved.status === 'refused') {

@@ -3,6 +3,7 @@ import { z } from '@hono/zod-openapi';
 import { WorkflowNotFoundError, WorkflowUpdateFailedError, type WorkflowHandle } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
 import { countScope, destructionDetail, resolveScope, unanchoredFields } from '../../activities/destruction-records';
+import { destructionTexts } from '../../activities/process-texts';
 import {
   ApprovalRequest,
   CancelRequest,
@@ -113,6 +114,27 @@ export const destructionRoutes = (services: Services) => {
   const { db } = services.database;
   const { config, temporal, clock, keyring, catalog } = services;
 
+  /**
+   * Stores a text, then runs `use` with its ID; the text is dropped again when `use` fails or says it did not take
+   * it (an ambiguous start failure aside, nothing then refers to it).
+   */
+  const withText = async <R>(
+    t: { processId: string; kind: string; body: string; createdBy: string },
+    use: (textId: string) => Promise<R>,
+    taken: (r: R) => boolean = () => true,
+  ): Promise<R> => {
+    const { id: textId } = await destructionTexts.store(db, t);
+    let result: R;
+    try {
+      result = await use(textId);
+    } catch (err) {
+      await destructionTexts.drop(db, [textId]);
+      throw err;
+    }
+    if (!taken(result)) await destructionTexts.drop(db, [textId]);
+    return result;
+  };
+
   /** Runs an update; a refusal, or a run that has ended, is the problem naming the request's state. */
   const update = async <R>(id: string, send: (h: WorkflowHandle) => Promise<R>): Promise<R> => {
     const handle = temporal.workflow.getHandle(destructionWorkflowId(id));
@@ -161,24 +183,31 @@ export const destructionRoutes = (services: Services) => {
         );
       const id = randomUUID();
       const by = actorOf(c.var.principal);
-      const input: DestructionInput = {
-        destructionId: id,
-        scope,
-        reason: body.reason,
-        requestedBy: by.actor,
-        approvalWindowMs: body.approvalWindow ?? config.CUSTODIAN_DESTRUCTION_APPROVAL_WINDOW,
-        graceMs: body.graceWindow ?? config.CUSTODIAN_DESTRUCTION_GRACE,
-      };
-      const started = await startProcess<typeof destructionWorkflow>(services, c.var.principal, {
-        route: 'POST /v1/destructions',
-        idempotencyKey: c.req.valid('header')['idempotency-key'],
-        requestHash: requestHash(body),
-        workflowType: 'destruction',
-        id,
-        workflowId: destructionWorkflowId,
-        targetType: 'destruction',
-        args: [input],
-      });
+      // The reason is free text (it may name people): stored here, the workflow gets its ID.
+      const started = await withText(
+        { processId: id, kind: 'reason', body: body.reason, createdBy: by.actor },
+        (reasonTextId) => {
+          const input: DestructionInput = {
+            destructionId: id,
+            scope,
+            reasonTextId,
+            requestedBy: by.actor,
+            approvalWindowMs: body.approvalWindow ?? config.CUSTODIAN_DESTRUCTION_APPROVAL_WINDOW,
+            graceMs: body.graceWindow ?? config.CUSTODIAN_DESTRUCTION_GRACE,
+          };
+          return startProcess<typeof destructionWorkflow>(services, c.var.principal, {
+            route: 'POST /v1/destructions',
+            idempotencyKey: c.req.valid('header')['idempotency-key'],
+            requestHash: requestHash(body),
+            workflowType: 'destruction',
+            id,
+            workflowId: destructionWorkflowId,
+            targetType: 'destruction',
+            args: [input],
+          });
+        },
+        (s) => s.created,
+      );
       return c.json({ id: started.id, workflowId: started.workflowId, ...counts }, started.created ? 202 : 200);
     }),
     endpoint(getOne, async (c) => {
@@ -190,14 +219,25 @@ export const destructionRoutes = (services: Services) => {
     endpoint(approve, async (c) => {
       const { id } = c.req.valid('param');
       const by = destructionActor(c.var.principal);
-      const decision = c.req.valid('json');
-      return c.json(await update(id, (h) => h.executeUpdate(approvalUpdate, { args: [by, decision] })), 200);
+      const { decision, comment } = c.req.valid('json');
+      const decided = await withText(
+        { processId: id, kind: 'comment', body: comment, createdBy: by.actor },
+        (commentTextId) =>
+          update(id, (h) => h.executeUpdate(approvalUpdate, { args: [by, { decision, commentTextId }] })),
+        // The same approver's earlier decision stands, with its comment.
+        (r) => r.counted,
+      );
+      return c.json(decided, 200);
     }),
     endpoint(cancel, async (c) => {
       const { id } = c.req.valid('param');
       const by = destructionActor(c.var.principal);
       const { reason } = c.req.valid('json');
-      return c.json(await update(id, (h) => h.executeUpdate(cancelUpdate, { args: [by, { reason }] })), 200);
+      const cancelled = await withText(
+        { processId: id, kind: 'cancel-reason', body: reason, createdBy: by.actor },
+        (reasonTextId) => update(id, (h) => h.executeUpdate(cancelUpdate, { args: [by, { reasonTextId }] })),
+      );
+      return c.json(cancelled, 200);
     }),
   );
 };

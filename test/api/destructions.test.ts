@@ -1,7 +1,19 @@
+import { randomUUID } from 'node:crypto';
+import type { Payload } from '@temporalio/common';
 import type { Worker } from '@temporalio/worker';
 import { and, eq, inArray, sql } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { auditLog, importRejects, subjectFields, subjectImports, subjectKeys, subjects } from '../../db/schema';
+import {
+  auditLog,
+  destructions,
+  importRejects,
+  processTexts,
+  subjectFields,
+  subjectImports,
+  subjectKeys,
+  subjects,
+} from '../../db/schema';
+import { destructionWorkflowId } from '../../domain/ids';
 import { bearer, readJson, seedPrincipal, type Problem } from '../helpers/api';
 import { seedSubjects } from '../helpers/backups';
 import { createTestApp, createTestWorker, type TestApp } from '../helpers/services';
@@ -17,7 +29,9 @@ interface Destruction {
   keysDestroyed: number;
   fieldRowsDeleted: number;
   outcome: string | null;
-  approvals: { actor: string; decision: string }[];
+  reason: string;
+  cancelReason: string | null;
+  approvals: { actor: string; decision: string; comment: string | null }[];
   certificate: {
     id: string;
     sha256: string;
@@ -275,6 +289,74 @@ describe('destruction', () => {
     }
     const again = await api.database.db.select().from(subjects).where(eq(subjects.externalRef, before!.externalRef));
     expect(again).toHaveLength(0);
+  });
+
+  it('keeps the reason, comments and cancellation reason out of workflow history, and shows them joined back', async () => {
+    const seeded = await seedSubjects(api.database, api.keyring, 1);
+    const marks = {
+      reason: `reason-mark-${randomUUID()}`,
+      approve: `comment-mark-${randomUUID()}`,
+      twice: `comment-mark-${randomUUID()}`,
+      reject: `comment-mark-${randomUUID()}`,
+      cancel: `cancel-mark-${randomUUID()}`,
+      refused: `refused-mark-${randomUUID()}`,
+    };
+    const res = await post('/destructions', owner.key, {
+      scope: { kind: 'subjects', subjectIds: seeded.ids },
+      reason: `customer Wang Fang asked us: ${marks.reason}`,
+      approvalWindow: '1 minute',
+      graceWindow: '10 minutes',
+    });
+    expect(res.status).toBe(202);
+    const { id } = await readJson<{ id: string }>(res);
+    const comment = (decision: string, text: string) => ({ decision, comment: text });
+    expect((await post(`/destructions/${id}/approvals`, approverA.key, comment('approve', marks.approve))).status).toBe(
+      200,
+    );
+    // Counted once: the second comment is not taken, and not kept.
+    const again = await post(`/destructions/${id}/approvals`, approverA.key, comment('approve', marks.twice));
+    expect(await readJson<{ counted: boolean }>(again)).toMatchObject({ counted: false });
+    // Refused (409): its comment is not kept either.
+    expect((await post(`/destructions/${id}/approvals`, approverA.key, comment('reject', marks.reject))).status).toBe(
+      409,
+    );
+    expect((await post(`/destructions/${id}/approvals`, approverB.key, comment('approve', 'fine'))).status).toBe(200);
+    await settled(id, 'grace');
+    expect((await post(`/destructions/${id}/cancel`, owner.key, { reason: marks.cancel })).status).toBe(200);
+    const done = await settled(id, 'cancelled');
+    expect((await post(`/destructions/${id}/cancel`, owner.key, { reason: marks.refused })).status).toBe(409);
+
+    expect(done.reason).toBe(`customer Wang Fang asked us: ${marks.reason}`);
+    expect(done.approvals.map((a) => a.comment)).toEqual([marks.approve, 'fine']);
+    expect(done.cancelReason).toBe(marks.cancel);
+    const kept = (await api.database.db.select().from(processTexts).where(eq(processTexts.processId, id))).map(
+      (t) => t.body,
+    );
+    expect(kept.sort()).toEqual(
+      [marks.approve, marks.cancel, `customer Wang Fang asked us: ${marks.reason}`, 'fine'].sort(),
+    );
+
+    // Every payload of the history, decoded with the codec: IDs only.
+    const history = await api.temporal.workflow.getHandle(destructionWorkflowId(id)).fetchHistory();
+    const payloads: Payload[] = [];
+    const collect = (x: unknown): void => {
+      if (!x || typeof x !== 'object') return;
+      if ('data' in x && x.data instanceof Uint8Array && 'metadata' in x) payloads.push(x as Payload);
+      else for (const v of Object.values(x)) collect(v);
+    };
+    collect(history);
+    const decoded = await api.testTemporal.dataConverter.payloadCodecs[0]!.decode(payloads);
+    const plain = decoded.map((p) => Buffer.from(p.data ?? []).toString('utf8')).join('\n');
+    const [row] = await api.database.db.select().from(destructions).where(eq(destructions.id, id));
+    // The decoding worked: the input's reason text ID and an approval's comment text ID are there.
+    expect(plain).toContain(row!.reasonTextId!);
+    expect(plain).toContain(row!.approvals[0]!.commentTextId!);
+    for (const mark of [...Object.values(marks), 'Wang Fang'])
+      expect(plain.includes(mark), `history holds ${mark}`).toBe(false);
+    const audit = JSON.stringify(
+      (await api.database.db.select().from(auditLog).where(eq(auditLog.targetId, id))).map((a) => a.details),
+    );
+    for (const mark of Object.values(marks)) expect(audit.includes(mark), `audit holds ${mark}`).toBe(false);
   });
 
   it('refuses bad input naming the field', async () => {

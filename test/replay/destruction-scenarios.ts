@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { WorkflowHandle } from '@temporalio/client';
 import { inArray } from 'drizzle-orm';
+import { destructionTexts } from '../../activities/process-texts';
 import { subjects } from '../../db/schema';
 import type { DestructionInput } from '../../domain/destruction';
 import { destructionWorkflowId } from '../../domain/ids';
@@ -19,8 +20,7 @@ const approver = (n: number) => ({ userId: randomUUID(), actor: `user:approver-$
 const start = async (ctx: ScenarioContext, o: Partial<DestructionInput> & { held?: boolean } = {}) => {
   const { ids } = await insertSubjects(ctx.database.db, ctx.keyring, 3);
   if (o.held) await ctx.database.db.update(subjects).set({ legalHold: true }).where(inArray(subjects.id, ids));
-  const destructionId = randomUUID();
-  const { held: _held, ...rest } = o;
+  const { held: _held, destructionId = randomUUID(), ...rest } = o;
   return ctx.client.workflow.start(destruction, {
     taskQueue: ctx.taskQueue,
     workflowId: destructionWorkflowId(destructionId),
@@ -37,8 +37,29 @@ const start = async (ctx: ScenarioContext, o: Partial<DestructionInput> & { held
     ],
   });
 };
+/** The histories recorded before texts were stored apart carry them (`reason`, `comment`); these carry text IDs. */
 const decide = (h: WorkflowHandle, n: number, decision: 'approve' | 'reject') =>
   h.executeUpdate(approvalUpdate, { args: [approver(n), { decision, comment: 'recorded' }] });
+const decideWithText = async (ctx: ScenarioContext, h: WorkflowHandle, n: number) => {
+  const by = approver(n);
+  const { id } = await destructionTexts.store(ctx.database.db, {
+    processId: h.workflowId.replace('destruction-', ''),
+    kind: 'comment',
+    body: 'recorded',
+    createdBy: by.actor,
+  });
+  return h.executeUpdate(approvalUpdate, { args: [by, { decision: 'approve', commentTextId: id }] });
+};
+const startWithText = async (ctx: ScenarioContext, o: Partial<DestructionInput> = {}) => {
+  const destructionId = randomUUID();
+  const { id } = await destructionTexts.store(ctx.database.db, {
+    processId: destructionId,
+    kind: 'reason',
+    body: 'recorded',
+    createdBy: 'user:recorded',
+  });
+  return start(ctx, { destructionId, reason: undefined, reasonTextId: id, ...o });
+};
 
 export const destructionScenarios: Record<string, Scenario> = {
   completed: async (ctx) => {
@@ -63,4 +84,24 @@ export const destructionScenarios: Record<string, Scenario> = {
     return settled(h);
   },
   refused: async (ctx) => settled(await start(ctx, { held: true })),
+  'completed-text-ids': async (ctx) => {
+    const h = await startWithText(ctx);
+    await decideWithText(ctx, h, 1);
+    await decideWithText(ctx, h, 2);
+    return settled(h);
+  },
+  'cancelled-text-ids': async (ctx) => {
+    const h = await startWithText(ctx, { graceMs: 60_000 });
+    await decideWithText(ctx, h, 1);
+    await decideWithText(ctx, h, 2);
+    await waitFor(async () => ((await h.query(destructionStateQuery)).status === 'grace' ? true : undefined), 'grace');
+    const { id } = await destructionTexts.store(ctx.database.db, {
+      processId: h.workflowId.replace('destruction-', ''),
+      kind: 'cancel-reason',
+      body: 'recorded',
+      createdBy: 'user:recorded',
+    });
+    await h.executeUpdate(cancelUpdate, { args: [{ ...approver(3), role: 'owner' }, { reasonTextId: id }] });
+    return settled(h);
+  },
 };
