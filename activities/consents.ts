@@ -24,6 +24,7 @@ import { appendAudit } from './audit';
 import { signReceipt } from './consent-receipts';
 import { getNotice } from './notices';
 import { notifyActivities, type NotificationSent } from './notify';
+import { openWithdrawalDestruction } from './withdrawal-destruction';
 
 /** The link key: HKDF-SHA256 of the blind-index key under its own label, so neither key reveals the other. */
 const linkKey = (keyring: Keyring): Buffer =>
@@ -345,7 +346,10 @@ export const consentActivities = (d: ConsentDeps) => {
       });
     },
 
-    /** Ends a grant: the purpose is restricted for the subject, in the same transaction as the audit entry. */
+    /**
+     * Ends a grant: the purpose is restricted for the subject, in the same transaction as the audit entry; then, when
+     * the consent was the only legal basis for some of the subject's data, a destruction request is opened for it.
+     */
     async recordConsentWithdrawal(input: RecordWithdrawalInput): Promise<void> {
       await d.db.transaction(async (tx) => {
         const [row] = await tx.select().from(consents).where(eq(consents.id, input.consentId)).for('update');
@@ -385,6 +389,8 @@ export const consentActivities = (d: ConsentDeps) => {
           idempotencyKey,
         });
       });
+      // After the commit, and again on a retry that found the withdrawal recorded: one request per withdrawal.
+      await openWithdrawalDestruction(d, { consentId: input.consentId, round: input.round });
     },
 
     /** Closes an unanswered round at the end of its window. */

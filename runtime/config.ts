@@ -138,6 +138,11 @@ const Env = z.object({
   /** Destruction requests: the approval window and the grace window before shredding (ISO 8601 or words). */
   CUSTODIAN_DESTRUCTION_APPROVAL_WINDOW: z.string().trim().default('P14D').pipe(Duration),
   CUSTODIAN_DESTRUCTION_GRACE: z.string().trim().default('P7D').pipe(Duration),
+  /** A withdrawn consent that was a subject's only legal basis opens a destruction request (still two approvals); default on. */
+  CUSTODIAN_DESTRUCTION_ON_CONSENT_WITHDRAWAL: z
+    .enum(['true', 'false'])
+    .default('true')
+    .transform((v) => v === 'true'),
   /** The retention sweep's destruction requests skip the two approvals (recorded on the certificate); default off. */
   CUSTODIAN_RETENTION_SWEEP_AUTO_APPROVE: z
     .enum(['true', 'false'])
