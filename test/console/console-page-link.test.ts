@@ -119,9 +119,7 @@ describe('console: the page’s link signs the responder in for the incident', (
       expect(res.status).toBe(303);
       expect(res.headers.get('location')).toMatch(/^\/console\/sign-in/);
     }
-    expect((await request(api, jar, `/console/incidents/${other.id}/ack`, { form: { _csrf: csrf } })).status).toBe(
-      403,
-    );
+    expect((await request(api, jar, `/console/incidents/${other.id}/ack`, { form: { _csrf: csrf } })).status).toBe(403);
     const notices = await request(api, jar, `/console/incidents/${id}/subject-notices`, { form: { _csrf: csrf } });
     expect(notices.status).toBe(403);
 
@@ -130,7 +128,9 @@ describe('console: the page’s link signs the responder in for the incident', (
       form: { _csrf: csrf, grade: 'relatively-major' },
     });
     expect(graded.status).toBe(303);
-    const badGrade = await request(api, jar, `/console/incidents/${id}/grade`, { form: { _csrf: csrf, grade: 'huge' } });
+    const badGrade = await request(api, jar, `/console/incidents/${id}/grade`, {
+      form: { _csrf: csrf, grade: 'huge' },
+    });
     expect(badGrade.status).toBe(400);
     expect(await badGrade.text()).toContain('grade');
     const acked = await request(api, jar, `/console/incidents/${id}/ack`, { form: { _csrf: csrf } });
