@@ -1,24 +1,18 @@
 import { randomUUID } from 'node:crypto';
 import { z } from '@hono/zod-openapi';
-import { WorkflowNotFoundError, WorkflowUpdateFailedError, type WorkflowHandle } from '@temporalio/client';
-import { ApplicationFailure } from '@temporalio/common';
 import { countScope, destructionDetail, resolveScope, unanchoredFields } from '../../activities/destruction-records';
-import { destructionTexts } from '../../activities/process-texts';
 import {
   ApprovalRequest,
   CancelRequest,
-  DESTRUCTION_CONFLICT_PREFIX,
   DESTRUCTION_STATUSES,
   DestructionRequest,
-  NOT_APPROVER,
-  REQUESTER_CANNOT_APPROVE,
-  type DestructionActor,
   type DestructionInput,
 } from '../../domain/destruction';
 import { destructionWorkflowId } from '../../domain/ids';
 import type { Services } from '../../runtime/services';
-import { approvalUpdate, cancelUpdate, type destruction as destructionWorkflow } from '../../workflows/destruction';
-import { actorOf, defineRoute, endpoint, jsonResponse, v1Resource, type Principal } from '../auth';
+import type { destruction as destructionWorkflow } from '../../workflows/destruction';
+import { actorOf, defineRoute, endpoint, jsonResponse, v1Resource } from '../auth';
+import { destructionActions } from '../destruction-updates';
 import { ApiError, problemResponse } from '../errors';
 import { IdParam } from '../params';
 import { IdempotencyHeaders, requestHash, startProcess } from '../processes';
@@ -96,68 +90,12 @@ const cancel = defineRoute({
   },
 });
 
-const refusalOf = (err: unknown): ApplicationFailure | undefined => {
-  for (let e: unknown = err; e instanceof Error; e = (e as Error & { cause?: unknown }).cause)
-    if (
-      e instanceof ApplicationFailure &&
-      (e.type?.startsWith(DESTRUCTION_CONFLICT_PREFIX) ||
-        e.type === NOT_APPROVER ||
-        e.type === REQUESTER_CANNOT_APPROVE)
-    )
-      return e;
-  return undefined;
-};
-
-const destructionActor = (p: Principal): DestructionActor => ({ ...actorOf(p), userId: p.userId, role: p.role });
-
 export const destructionRoutes = (services: Services) => {
   const { db } = services.database;
-  const { config, temporal, clock, keyring, catalog } = services;
+  const { config, clock, keyring, catalog } = services;
 
-  /**
-   * Stores a text, then runs `use` with its ID; the text is dropped again when `use` fails or says it did not take
-   * it (an ambiguous start failure aside, nothing then refers to it).
-   */
-  const withText = async <R>(
-    t: { processId: string; kind: string; body: string; createdBy: string },
-    use: (textId: string) => Promise<R>,
-    taken: (r: R) => boolean = () => true,
-  ): Promise<R> => {
-    const { id: textId } = await destructionTexts.store(db, t);
-    let result: R;
-    try {
-      result = await use(textId);
-    } catch (err) {
-      await destructionTexts.drop(db, [textId]);
-      throw err;
-    }
-    if (!taken(result)) await destructionTexts.drop(db, [textId]);
-    return result;
-  };
-
-  /** Runs an update; a refusal, or a run that has ended, is the problem naming the request's state. */
-  const update = async <R>(id: string, send: (h: WorkflowHandle) => Promise<R>): Promise<R> => {
-    const handle = temporal.workflow.getHandle(destructionWorkflowId(id));
-    // The record is the workflow's first step: a request just started may not have it yet.
-    if (!(await destructionDetail(db, id)) && !(await handle.describe().catch(() => undefined)))
-      throw ApiError.notFound(`destruction ${id}`);
-    try {
-      return await send(handle);
-    } catch (err) {
-      const refused = refusalOf(err);
-      if (refused?.type === NOT_APPROVER || refused?.type === REQUESTER_CANNOT_APPROVE)
-        throw ApiError.forbidden(refused.message);
-      if (refused) throw ApiError.conflict(refused.type!, refused.message);
-      if (err instanceof WorkflowUpdateFailedError) throw err;
-      const now = await destructionDetail(db, id);
-      if (err instanceof WorkflowNotFoundError || (now && now.finishedAt))
-        throw ApiError.conflict(
-          `destruction-${now?.status ?? 'ended'}`,
-          `destruction ${id} is ${now?.status ?? 'ended'}`,
-        );
-      throw err;
-    }
-  };
+  const actions = destructionActions(services);
+  const { withText } = actions;
 
   return v1Resource(
     endpoint(request, async (c) => {
@@ -216,28 +154,11 @@ export const destructionRoutes = (services: Services) => {
       if (!found) throw ApiError.notFound(`destruction ${id}`);
       return c.json(found, 200);
     }),
-    endpoint(approve, async (c) => {
-      const { id } = c.req.valid('param');
-      const by = destructionActor(c.var.principal);
-      const { decision, comment } = c.req.valid('json');
-      const decided = await withText(
-        { processId: id, kind: 'comment', body: comment, createdBy: by.actor },
-        (commentTextId) =>
-          update(id, (h) => h.executeUpdate(approvalUpdate, { args: [by, { decision, commentTextId }] })),
-        // The same approver's earlier decision stands, with its comment.
-        (r) => r.counted,
-      );
-      return c.json(decided, 200);
-    }),
-    endpoint(cancel, async (c) => {
-      const { id } = c.req.valid('param');
-      const by = destructionActor(c.var.principal);
-      const { reason } = c.req.valid('json');
-      const cancelled = await withText(
-        { processId: id, kind: 'cancel-reason', body: reason, createdBy: by.actor },
-        (reasonTextId) => update(id, (h) => h.executeUpdate(cancelUpdate, { args: [by, { reasonTextId }] })),
-      );
-      return c.json(cancelled, 200);
-    }),
+    endpoint(approve, async (c) =>
+      c.json(await actions.approve(c.req.valid('param').id, c.var.principal, c.req.valid('json')), 200),
+    ),
+    endpoint(cancel, async (c) =>
+      c.json(await actions.cancel(c.req.valid('param').id, c.var.principal, c.req.valid('json')), 200),
+    ),
   );
 };
