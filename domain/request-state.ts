@@ -51,7 +51,7 @@ export interface RequestActor {
   actor: string;
   apiKeyId?: string | null;
   role: string;
-  method: 'api' | 'page-link';
+  method: 'api' | 'page-link' | 'console';
 }
 
 /** The workflow's input: IDs, codes and milliseconds. Texts live encrypted in request_texts. */

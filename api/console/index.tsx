@@ -54,6 +54,8 @@ import {
   type LinkSession,
 } from './sessions';
 import { registerSubjectPages } from './subject-pages';
+import { registerDestructionPages } from './destruction-pages';
+import { registerRequestPages } from './request-pages';
 import { CONSOLE_CSP, CONSOLE_CSS, CONSOLE_CSS_ETAG } from './style';
 import { CONSOLE_TEXT, pickLanguage, type ConsoleText } from './text';
 import { todayFacts } from './today';
@@ -471,6 +473,8 @@ export const consoleApp = (services: Services) => {
   });
 
   registerSubjectPages(app, services, { render, problemPage, allowed, refused, formOf });
+  registerDestructionPages(app, services, { render, problemPage, allowed, refused, formOf });
+  registerRequestPages(app, services, { render, problemPage, allowed, refused, formOf });
 
   app.all('*', (c) => problemPage(c, 404, 'not-found'));
   return app;

@@ -1,6 +1,8 @@
 import type { Child, FC } from 'hono/jsx';
 import type { Role } from '../../domain/roles';
 import { can } from './capabilities';
+import { DESTRUCTION_TEXT } from './destruction-text';
+import { REQUEST_TEXT } from './request-text';
 import type { ConsoleLanguage, ConsoleText } from './text';
 
 /** What every page knows of the request: language, texts, the signed-in user (if any), where it is. */
@@ -40,6 +42,8 @@ const Nav: FC<{ v: View }> = ({ v }) => {
     ['/console/backups', v.t.nav.backups, can(role, 'viewBackups')],
     ['/console/schedules', v.t.nav.schedules, can(role, 'viewSchedules')],
     ['/console/subjects', v.t.nav.subjects, can(role, 'findSubjects')],
+    ['/console/destructions', DESTRUCTION_TEXT[v.lang].nav, can(role, 'viewDestruction')],
+    ['/console/requests', REQUEST_TEXT[v.lang].nav, can(role, 'listRequests')],
   ];
   // A page-link session reaches its incident only.
   const scope = v.user?.incidentId;

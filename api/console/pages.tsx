@@ -9,6 +9,8 @@ import { can } from './capabilities';
 import { formatBytes, formatDate, formatDuration } from './format';
 import { Csrf, Flash, Layout, Problem, type View } from './layout';
 import type { TodayFacts } from './today';
+import { TodayDestructions } from './destruction-pages';
+import { TodayRequests } from './request-pages';
 
 export const ProblemPage: FC<{ v: View; text: string }> = ({ v, text }) => (
   <Layout v={v} title={v.t.product}>
@@ -97,6 +99,8 @@ export const TodayPage: FC<{ v: View; f: TodayFacts }> = ({ v, f }) => {
           )}
         </section>
       ) : null}
+      <TodayRequests v={v} rows={f.requests} />
+      <TodayDestructions v={v} rows={f.destructions} now={Date.now()} />
       {f.backup !== undefined ? (
         <section aria-labelledby="backup">
           <h2 id="backup">{t.backup}</h2>

@@ -3,6 +3,8 @@ import type { Db } from '../../db/client';
 import { backups, campaigns, incidents, incidentTexts, restoreTests, subjectImports } from '../../db/schema';
 import type { Role } from '../../domain/roles';
 import { can } from './capabilities';
+import { waitingDestructions } from './destruction-pages';
+import { dueRequests } from './request-pages';
 
 interface OpenDeadline {
   kind: string;
@@ -36,6 +38,8 @@ export interface TodayFacts {
   } | null;
   campaigns?: { id: string; total: number; targeted: number; startedAt: Date }[];
   imports?: { id: string; totalLines: number; processedLines: number; startedAt: Date }[];
+  destructions?: Awaited<ReturnType<typeof waitingDestructions>>;
+  requests?: Awaited<ReturnType<typeof dueRequests>>;
 }
 
 /**
@@ -119,5 +123,7 @@ export const todayFacts = async (db: Db, role: Role, now: Date): Promise<TodayFa
         .where(eq(subjectImports.status, 'running'))
         .orderBy(desc(subjectImports.startedAt))
     ).map((r) => ({ id: r.id, totalLines: r.totalLines, processedLines: r.processedLines, startedAt: r.startedAt }));
+  if (can(role, 'viewDestruction')) facts.destructions = await waitingDestructions(db);
+  if (can(role, 'listRequests')) facts.requests = await dueRequests(db, now);
   return facts;
 };
