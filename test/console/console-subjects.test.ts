@@ -101,6 +101,10 @@ describe('console: Subjects', () => {
     expect(page).not.toContain(ID_NUMBER);
     expect(page).toContain('court order 2026-17');
     expect(page).toContain('Reveal');
+    const zh = await (await request(api, s.jar, `/console/subjects/${subjectId}?lang=zh-CN`)).text();
+    expect(zh).toContain('各处理目的的同意状态');
+    expect(zh).toContain('解密查看');
+    await request(api, s.jar, '/console/subjects?lang=en');
 
     const none = await post(s.jar, `/console/subjects/${subjectId}/reveal`, { _csrf: s.csrf, purpose: '' });
     expect(none.status).toBe(400);

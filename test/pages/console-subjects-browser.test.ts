@@ -201,6 +201,17 @@ describe.skipIf(SKIP)('console subjects and the page link in headless Chromium',
     expect(new URL(page.url()).pathname).toBe('/console/sign-in');
     expect(csp).toEqual([]);
 
+    // The incident page with its grade and breach-notice forms (a key session) passes axe, in Chinese too.
+    const checked = await newPage(browser, { axe: true });
+    await checked.page.goto(`${api.url}/console/incidents/${id}`);
+    await signIn(checked.page, responder.key);
+    expect(await checked.page.getByRole('button', { name: 'Send breach notices' }).count()).toBe(1);
+    expect(await axeViolations(checked.page)).toEqual([]);
+    await checked.page.goto(`${api.url}/console/incidents/${id}?lang=zh-CN`);
+    expect(await checked.page.getByRole('button', { name: '确认分级' }).count()).toBe(1);
+    expect(await axeViolations(checked.page)).toEqual([]);
+    await checked.context.close();
+
     // The escalation stopped: past the moment level 2 would have been paged, only level 1 was.
     expect(ackedAt).toBeLessThan(firstPage!.pagedAt.getTime() + LEVEL_WAIT_SECONDS * 1000);
     const level2Due = firstPage!.pagedAt.getTime() + LEVEL_WAIT_SECONDS * 1000 + 3000;
