@@ -8,12 +8,16 @@ import {
 } from '@temporalio/worker';
 import type { Activities } from '../activities';
 import { failureConverterPath } from './payload-codec';
+import { workflowPreloadModules } from './workflow-preload';
 
 export const workflowsPath = fileURLToPath(new URL('../workflows/index.ts', import.meta.url));
 
-/** A prebuilt bundle must carry the failure converter too, or workflow failures leave the codec's reach. */
+/**
+ * The workflow bundle every worker runs: it carries the failure converter (or workflow failures leave the codec's
+ * reach) and loads zod and `domain/` once per worker thread rather than once per run (runtime/workflow-preload.ts).
+ */
 export const bundleWorkflows = (): Promise<WorkflowBundleWithSourceMap> =>
-  bundleWorkflowCode({ workflowsPath, failureConverterPath });
+  bundleWorkflowCode({ workflowsPath, failureConverterPath, preloadModules: workflowPreloadModules() });
 
 export interface WorkerOptions {
   connection: NativeConnection;
@@ -41,5 +45,5 @@ export const createWorker = async (o: WorkerOptions): Promise<Worker> =>
     // A worker killed without shutting down leaves its sticky queue behind: the next task of each cached workflow
     // (an escalation timer firing) waits this long before any other worker may take it (the SDK's default is 10 s).
     stickyQueueScheduleToStartTimeout: '2 seconds',
-    ...(o.workflowBundle ? { workflowBundle: o.workflowBundle } : { workflowsPath }),
+    workflowBundle: o.workflowBundle ?? (await bundleWorkflows()),
   });
