@@ -20,6 +20,7 @@ import {
 } from '../../domain/request';
 import type { Services } from '../../runtime/services';
 import { actorOf, type Principal } from '../auth';
+import { ApiError } from '../errors';
 import { requestActions } from '../request-updates';
 import { can } from './capabilities';
 import { formatDate, formatDuration } from './format';
@@ -477,6 +478,9 @@ export const registerRequestPages = (app: Hono<ConsoleEnv>, services: Services, 
       else if (action === 'extend') await actions.extend(id.data, by, body);
       else await actions.refuse(id.data, by, body);
     } catch (err) {
+      // The API's 422 (a value the request's type needs) is the form's 400 naming the field.
+      if (err instanceof ApiError && err.status === 422)
+        return kit.problemPage(c, 400, 'bad-form', err.fields?.map((f) => f.path).join(', ') || err.code);
       return kit.refused(c, err);
     }
     return c.redirect(`/console/requests/${id.data}?done=${DONE[action]}`, 303);

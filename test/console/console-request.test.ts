@@ -104,6 +104,12 @@ describe('console: request pages', () => {
     expect(html).toContain('archive search started');
     expect(html).not.toContain('Extend deadline');
 
+    // Without the delivery an access request needs: 400 naming it, nothing done.
+    const undelivered = await post('fulfil', {});
+    expect(undelivered.status).toBe(400);
+    expect(await undelivered.text()).toContain('delivery');
+    expect((await detail(id)).status).toBe('open');
+
     // Fulfilled with a password export: the one-time password is on this response only.
     const fulfilled = await post('fulfil', { delivery: 'password' });
     expect(fulfilled.status).toBe(200);
