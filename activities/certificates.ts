@@ -1,6 +1,6 @@
 import { createHmac, hkdfSync } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { and, desc, eq, inArray, lt, sql } from 'drizzle-orm';
+import { and, desc, eq, inArray, lt } from 'drizzle-orm';
 import type { Db } from '../db/client';
 import {
   auditLog,
@@ -64,11 +64,6 @@ export const issueCertificate = async (d: { db: Db; keyring: Keyring }, c: Issue
       .where(eq(destructionTargets.destructionId, c.destructionId));
     const fieldCounts: Record<string, number> = {};
     for (const t of targets) for (const f of t.fields ?? []) fieldCounts[f] = (fieldCounts[f] ?? 0) + 1;
-    const [outcome] = await tx.execute<{ whole: number; partial: number }>(sql`
-      select count(*) filter (where t.fields is null and s.status = 'destroyed')::int as whole,
-        count(*) filter (where t.fields is not null and not s.legal_hold)::int as partial
-      from destruction_targets t join subjects s on s.id = t.subject_id
-      where t.destruction_id = ${c.destructionId}`);
     const [keyringBackup] = await tx
       .select({ id: backups.id, retainUntil: backups.retainUntil })
       .from(backups)
@@ -131,8 +126,9 @@ export const issueCertificate = async (d: { db: Db; keyring: Keyring }, c: Issue
                 'external reference replaced by a keyed-hash tombstone',
               ],
         tool: TOOL,
-        subjectsDestroyed: outcome!.whole,
-        subjectsWithFieldsDeleted: outcome!.partial,
+        // Counted by the verification over the same targets, in the same activity just before.
+        subjectsDestroyed: c.verification.subjectsDestroyed,
+        subjectsWithFieldsDeleted: c.verification.subjectsWithFieldsDeleted,
         fieldsDeleted: fieldCounts,
         keysDestroyed: c.shred.keys,
         keyIdsSha256: c.shred.keyIdsSha256,

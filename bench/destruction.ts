@@ -40,6 +40,14 @@ const seed = async (database: Database, keyring: Keyring, count: number): Promis
   return ids;
 };
 
+/** Where a round's time went (BENCH_DETAIL=1): each audit entry after the second approval was sent, in ms. */
+const steps = async (database: Database, destructionId: string, round: number, since: number, end: number) => {
+  const entries = await database.sql<{ action: string; at: Date }[]>`
+    select action, at from audit_log where target_id = ${destructionId} and at >= ${new Date(since)} order by seq`;
+  const offsets = entries.map((e) => `${e.action.replace('destruction.', '')} +${new Date(e.at).getTime() - since}`);
+  return `destruction round ${round}: ${[...offsets, `result +${end - since}`].join(', ')}`;
+};
+
 const approver = (n: number) => ({ userId: randomUUID(), actor: `user:bench-approver-${n}`, role: 'approver' });
 
 /**
@@ -106,9 +114,12 @@ export async function destructionBenchmark(ctx: { databaseUrl: string; count?: n
         });
         await handle.executeUpdate(approvalUpdate, { args: [approver(1), { decision: 'approve', comment: 'bench' }] });
         const approvedAt = performance.now();
+        const approvedWall = Date.now();
         await handle.executeUpdate(approvalUpdate, { args: [approver(2), { decision: 'approve', comment: 'bench' }] });
         const outcome = await handle.result();
         destructionMs += performance.now() - approvedAt;
+        if (process.env.BENCH_DETAIL)
+          console.error(await steps(database, destructionId, round, approvedWall, Date.now()));
         if (outcome.status !== 'completed' || outcome.subjectsDestroyed !== count || !outcome.certificateId)
           throw new Error(`destruction ended ${outcome.status} with ${outcome.subjectsDestroyed} subjects destroyed`);
       }
