@@ -43,7 +43,7 @@ const seed = async (database: Database, keyring: Keyring, count: number): Promis
 /** Where a round's time went (BENCH_DETAIL=1): each audit entry after the second approval was sent, in ms. */
 const steps = async (database: Database, destructionId: string, round: number, since: number, end: number) => {
   const entries = await database.sql<{ action: string; at: Date }[]>`
-    select action, at from audit_log where target_id = ${destructionId} and at >= ${new Date(since)} order by seq`;
+    select action, at from audit_log where target_id = ${destructionId} and at >= ${new Date(since).toISOString()}::timestamptz order by seq`;
   const offsets = entries.map((e) => `${e.action.replace('destruction.', '')} +${new Date(e.at).getTime() - since}`);
   return `destruction round ${round}: ${[...offsets, `result +${end - since}`].join(', ')}`;
 };
