@@ -100,7 +100,7 @@ export const TodayPage: FC<{ v: View; f: TodayFacts }> = ({ v, f }) => {
         </section>
       ) : null}
       <TodayRequests v={v} rows={f.requests} />
-      <TodayDestructions v={v} rows={f.destructions} now={Date.now()} />
+      <TodayDestructions v={v} rows={f.destructions} now={f.now} />
       {f.backup !== undefined ? (
         <section aria-labelledby="backup">
           <h2 id="backup">{t.backup}</h2>
@@ -113,7 +113,7 @@ export const TodayPage: FC<{ v: View; f: TodayFacts }> = ({ v, f }) => {
               <dt>{v.t.backups.status}</dt>
               <dd>{f.backup.status}</dd>
               <dt>{t.age}</dt>
-              <dd>{formatDuration(Date.now() - (f.backup.snapshotAt ?? f.backup.startedAt).getTime())}</dd>
+              <dd>{formatDuration(f.now - (f.backup.snapshotAt ?? f.backup.startedAt).getTime())}</dd>
               <dt>{v.t.backups.size}</dt>
               <dd>{formatBytes(f.backup.sizeBytes)}</dd>
               <dt>{t.restoreTest}</dt>

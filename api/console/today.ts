@@ -27,6 +27,8 @@ export interface TodayIncident {
 }
 
 export interface TodayFacts {
+  /** The moment the facts were read (the service's clock): every "time left" and "age" on the page counts from it. */
+  now: number;
   incidents?: TodayIncident[];
   backup?: {
     id: string;
@@ -47,7 +49,7 @@ export interface TodayFacts {
  * the next regulator deadline), the newest data backup and its restore test, running campaigns and imports.
  */
 export const todayFacts = async (db: Db, role: Role, now: Date): Promise<TodayFacts> => {
-  const facts: TodayFacts = {};
+  const facts: TodayFacts = { now: now.getTime() };
   if (can(role, 'viewIncidents')) {
     const rows = await db
       .select({ incident: incidents, title: incidentTexts.body })
