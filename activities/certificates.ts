@@ -1,15 +1,8 @@
 import { createHmac, hkdfSync } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { and, desc, eq, inArray, lt } from 'drizzle-orm';
+import { and, desc, eq, inArray, lt, sql } from 'drizzle-orm';
 import type { Db } from '../db/client';
-import {
-  auditLog,
-  backups,
-  destructionCertificates,
-  destructions,
-  destructionTargets,
-  processTexts,
-} from '../db/schema';
+import { auditLog, backups, destructionCertificates, destructions, processTexts } from '../db/schema';
 import { canonicalJson } from '../domain/canonical-json';
 import { destructionWorkflowId } from '../domain/ids';
 import type { Keyring } from '../runtime/keyring';
@@ -58,12 +51,14 @@ export const issueCertificate = async (d: { db: Db; keyring: Keyring }, c: Issue
     if (existing) return { certificateId: existing.id, sha256: existing.sha256 };
     const [row] = await tx.select().from(destructions).where(eq(destructions.id, c.destructionId)).for('update');
     if (!row) throw new Error(`destruction ${c.destructionId} has no record`);
-    const targets = await tx
-      .select({ subjectId: destructionTargets.subjectId, fields: destructionTargets.fields })
-      .from(destructionTargets)
-      .where(eq(destructionTargets.destructionId, c.destructionId));
-    const fieldCounts: Record<string, number> = {};
-    for (const t of targets) for (const f of t.fields ?? []) fieldCounts[f] = (fieldCounts[f] ?? 0) + 1;
+    // One row, not one per target (mapping 10,000 rows took ~30 ms): the target IDs, and a field scope's counts.
+    const [targets] = await tx.execute<{ ids: string | null; field_counts: string }>(sql`
+      select (select string_agg(subject_id::text, ',') from destruction_targets
+          where destruction_id = ${c.destructionId}) as ids,
+        (select coalesce(jsonb_object_agg(field, n), '{}')::text from (select field, count(*)::int as n
+          from destruction_targets, unnest(fields) as field where destruction_id = ${c.destructionId} group by field) f)
+          as field_counts`);
+    const fieldCounts = JSON.parse(targets!.field_counts) as Record<string, number>;
     const [keyringBackup] = await tx
       .select({ id: backups.id, retainUntil: backups.retainUntil })
       .from(backups)
@@ -101,10 +96,7 @@ export const issueCertificate = async (d: { db: Db; keyring: Keyring }, c: Issue
         matched: row.matched,
         excludedUnderLegalHold: row.held,
         targeted: row.targeted,
-        subjectsKeyedSha256: subjectsDigest(
-          d.keyring,
-          targets.map((t) => t.subjectId),
-        ),
+        subjectsKeyedSha256: subjectsDigest(d.keyring, targets!.ids?.split(',') ?? []),
       },
       approvals: row.autoApproved
         ? { automatic: true, reason: 'retention sweep with automatic approval configured by the operator' }
