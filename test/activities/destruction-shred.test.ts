@@ -138,5 +138,17 @@ describe('destruction batches', () => {
       notTombstoned: 0,
     });
     expect(await verifyDestruction(d, destructionId, 1)).toEqual(verification);
+
+    // A wrapped key back for the first and the last destroyed target: the open-ended outer ranges find both.
+    const destroyed = seeded.ids.filter((id) => id !== held).sort();
+    for (const subjectId of [destroyed[0]!, destroyed.at(-1)!])
+      await database.db
+        .insert(subjectKeys)
+        .values({ subjectId, keyVersion: 1, kekVersion: 1, wrappedKey: Buffer.alloc(40) });
+    expect(await verifyDestruction(d, destructionId, 3)).toMatchObject({
+      passed: false,
+      keysRemaining: 2,
+      decryptable: 2,
+    });
   });
 });
