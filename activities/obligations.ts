@@ -154,10 +154,17 @@ export const completeObligation = async (
   c: ObligationCompletion,
   by: Actor,
   now: Date,
+  /** The due date the caller saw (the console's form): another completion since is 409, not a second period. */
+  expectedDueAt?: Date,
 ): Promise<{ obligation: Obligation; completion: ObligationCompletionRow }> =>
   db.transaction(async (tx) => {
     const [current] = await tx.select().from(obligations).where(eq(obligations.id, id)).for('update');
     if (!current) throw DomainError.notFound(`obligation ${id}`);
+    if (expectedDueAt && current.nextDueAt.getTime() !== expectedDueAt.getTime())
+      throw DomainError.conflict(
+        'obligation-due-date-moved',
+        `obligation ${id} is now due ${current.nextDueAt.toISOString()}`,
+      );
     let nextDueAt = addMonths(current.nextDueAt, current.recurrenceMonths);
     // Completed more than a whole recurrence late: the next one is due a recurrence from now, not in the past.
     if (nextDueAt.getTime() <= now.getTime()) nextDueAt = addMonths(now, current.recurrenceMonths);

@@ -39,6 +39,9 @@ export const CAPABILITIES = {
   viewSchedules: { route: 'GET /v1/schedules', roles: ['admin'] },
   changeSchedule: { route: 'PATCH /v1/schedules/{id}', roles: ['admin'] },
   triggerSchedule: { route: 'POST /v1/schedules/{id}/trigger', roles: ['admin'] },
+  viewObligations: { route: 'GET /v1/obligations', roles: ['owner', 'auditor'] },
+  viewObligation: { route: 'GET /v1/obligations/{id}', roles: ['owner', 'auditor'] },
+  completeObligation: { route: 'POST /v1/obligations/{id}/complete', roles: ['owner'] },
 } as const satisfies Record<string, { route: string; roles: readonly Role[] }>;
 
 export type Capability = keyof typeof CAPABILITIES;

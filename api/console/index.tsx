@@ -56,6 +56,7 @@ import {
 import { registerSubjectPages } from './subject-pages';
 import { registerDestructionPages } from './destruction-pages';
 import { registerRequestPages } from './request-pages';
+import { registerObligationPages } from './obligation-pages';
 import { CONSOLE_CSP, CONSOLE_CSS, CONSOLE_CSS_ETAG } from './style';
 import { CONSOLE_TEXT, pickLanguage, type ConsoleText } from './text';
 import { todayFacts } from './today';
@@ -424,6 +425,7 @@ export const consoleApp = (services: Services) => {
               rtoMs: test.rtoMs,
               rpoMs: test.rpoMs,
               reasons: test.reasons,
+              tables: test.tables,
             }
           : null,
       };
@@ -475,6 +477,7 @@ export const consoleApp = (services: Services) => {
   registerSubjectPages(app, services, { render, problemPage, allowed, refused, formOf });
   registerDestructionPages(app, services, { render, problemPage, allowed, refused, formOf });
   registerRequestPages(app, services, { render, problemPage, allowed, refused, formOf });
+  registerObligationPages(app, services, { render, problemPage, allowed, refused, formOf });
 
   app.all('*', (c) => problemPage(c, 404, 'not-found'));
   return app;

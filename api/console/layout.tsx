@@ -2,6 +2,7 @@ import type { Child, FC } from 'hono/jsx';
 import type { Role } from '../../domain/roles';
 import { can } from './capabilities';
 import { DESTRUCTION_TEXT } from './destruction-text';
+import { OBLIGATION_TEXT } from './obligation-text';
 import { REQUEST_TEXT } from './request-text';
 import type { ConsoleLanguage, ConsoleText } from './text';
 
@@ -41,6 +42,7 @@ const Nav: FC<{ v: View }> = ({ v }) => {
     ['/console/audit', v.t.nav.audit, can(role, 'viewAudit')],
     ['/console/backups', v.t.nav.backups, can(role, 'viewBackups')],
     ['/console/schedules', v.t.nav.schedules, can(role, 'viewSchedules')],
+    ['/console/obligations', OBLIGATION_TEXT[v.lang].nav, can(role, 'viewObligations')],
     ['/console/subjects', v.t.nav.subjects, can(role, 'findSubjects')],
     ['/console/destructions', DESTRUCTION_TEXT[v.lang].nav, can(role, 'viewDestruction')],
     ['/console/requests', REQUEST_TEXT[v.lang].nav, can(role, 'listRequests')],

@@ -11,6 +11,9 @@ import { Csrf, Flash, Layout, Problem, type View } from './layout';
 import type { TodayFacts } from './today';
 import { TodayDestructions } from './destruction-pages';
 import { TodayRequests } from './request-pages';
+import { TodayObligations } from './obligation-pages';
+import { RestoreTestDifferences, RunEvidence } from './evidence';
+import { OBLIGATION_TEXT } from './obligation-text';
 
 export const ProblemPage: FC<{ v: View; text: string }> = ({ v, text }) => (
   <Layout v={v} title={v.t.product}>
@@ -100,6 +103,7 @@ export const TodayPage: FC<{ v: View; f: TodayFacts }> = ({ v, f }) => {
         </section>
       ) : null}
       <TodayRequests v={v} rows={f.requests} />
+      <TodayObligations v={v} rows={f.obligations} />
       <TodayDestructions v={v} rows={f.destructions} now={f.now} />
       {f.backup !== undefined ? (
         <section aria-labelledby="backup">
@@ -538,6 +542,7 @@ export interface BackupRow {
     rtoMs: number | null;
     rpoMs: number | null;
     reasons: Record<string, unknown>[];
+    tables: Record<string, unknown>[];
   } | null;
 }
 
@@ -570,6 +575,7 @@ export const BackupsPage: FC<{ v: View; rows: BackupRow[]; flash?: string; probl
               <th scope="col">
                 {t.rto} / {t.rpo}
               </th>
+              <th scope="col">{OBLIGATION_TEXT[v.lang].restore.differed}</th>
               {mayTest ? <td /> : null}
             </tr>
           </thead>
@@ -593,6 +599,7 @@ export const BackupsPage: FC<{ v: View; rows: BackupRow[]; flash?: string; probl
                   {b.test?.rtoMs != null ? formatDuration(b.test.rtoMs) : ''}
                   {b.test?.rpoMs != null ? ` / ${formatDuration(b.test.rpoMs)}` : ''}
                 </td>
+                <td class="restore-differed">{b.test ? <RestoreTestDifferences v={v} test={b.test} /> : ''}</td>
                 {mayTest ? (
                   <td>
                     {b.kind === 'data' && RESTORABLE.has(b.status) ? (
@@ -652,11 +659,7 @@ export const SchedulesPage: FC<{ v: View; views: ScheduleView[]; flash?: string;
                     <div>{date(r)}</div>
                   ))}
                 </td>
-                <td>
-                  {s.lastRun
-                    ? `${s.lastRun.status} · ${date(s.lastRun.startedAt)}${s.lastRun.failureType ? ` · ${s.lastRun.failureType}` : ''}`
-                    : v.t.never}
-                </td>
+                <td class="schedule-last-run">{s.lastRun ? <RunEvidence v={v} run={s.lastRun} /> : v.t.never}</td>
                 <td>
                   {mayChange && s.created ? (
                     <form method="post" action={`/console/schedules/${s.id}/${s.paused ? 'resume' : 'pause'}`}>

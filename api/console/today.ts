@@ -5,6 +5,7 @@ import type { Role } from '../../domain/roles';
 import { can } from './capabilities';
 import { waitingDestructions } from './destruction-pages';
 import { dueRequests } from './request-pages';
+import { dueObligations } from './obligation-pages';
 
 interface OpenDeadline {
   kind: string;
@@ -42,6 +43,7 @@ export interface TodayFacts {
   imports?: { id: string; totalLines: number; processedLines: number; startedAt: Date }[];
   destructions?: Awaited<ReturnType<typeof waitingDestructions>>;
   requests?: Awaited<ReturnType<typeof dueRequests>>;
+  obligations?: Awaited<ReturnType<typeof dueObligations>>;
 }
 
 /**
@@ -127,5 +129,6 @@ export const todayFacts = async (db: Db, role: Role, now: Date): Promise<TodayFa
     ).map((r) => ({ id: r.id, totalLines: r.totalLines, processedLines: r.processedLines, startedAt: r.startedAt }));
   if (can(role, 'viewDestruction')) facts.destructions = await waitingDestructions(db);
   if (can(role, 'listRequests')) facts.requests = await dueRequests(db, now);
+  if (can(role, 'viewObligations')) facts.obligations = await dueObligations(db, now);
   return facts;
 };

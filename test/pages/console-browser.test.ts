@@ -5,7 +5,8 @@ import type { Worker } from '@temporalio/worker';
 import { desc, eq } from 'drizzle-orm';
 import type { Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { upsertSchedules } from '../../activities/schedules';
+import { createObligation } from '../../activities/obligations';
+import { upsertSchedules, viewSchedule } from '../../activities/schedules';
 import { revokeApiKey } from '../../activities/users';
 import { auditLog, backups, restoreTests } from '../../db/schema';
 import { startApi, type RunningApi } from '../../runtime/app-server';
@@ -207,6 +208,18 @@ describe.skipIf(SKIP)('the console in headless Chromium', () => {
       rpoMs: 61_000,
       finishedAt: new Date(),
     });
+    const obligation = await createObligation(
+      db,
+      {
+        key: 'board-report',
+        title: 'Quarterly report to the board',
+        source: 'PIPL Art. 52 (test)',
+        recurrenceMonths: 3,
+        nextDueAt: new Date(Date.now() + 10 * 86_400_000).toISOString(),
+      },
+      { actor: 'test:seed' },
+      new Date(),
+    );
     await waitFor(async () => ((await pagesOf(db, id)).length ? true : undefined), 'the first page');
     const { page, context } = await openPage({ axe: true });
     await page.goto(`${api.url}/console`);
@@ -216,10 +229,22 @@ describe.skipIf(SKIP)('the console in headless Chromium', () => {
     expect(await page.getByRole('link', { name: 'Audit' }).count()).toBe(0);
     expect(await page.getByRole('link', { name: 'Lost laptop with a customer export' }).count()).toBe(1);
     expect(await page.textContent('#restore-test')).toContain('pass');
+    expect(await page.textContent('#obligations-due-list')).toContain('Quarterly report to the board');
     expect(await axeViolations(page)).toEqual([]);
     await shoot(page, 'today');
+    await Promise.all([page.waitForLoadState(), page.getByRole('link', { name: 'Obligations' }).first().click()]);
+    expect(await page.textContent('#obligation-board-report .obligation-status')).toBe('due soon');
+    expect(await axeViolations(page)).toEqual([]);
+    await page.goto(`${api.url}/console/obligations/${obligation.id}`);
+    await page.getByLabel('Evidence note').fill('Board minutes filed as DOC-12');
+    await clickButton(page, 'Record evidence and complete');
+    expect(await page.getByRole('status').textContent()).toBe('Recorded. The next due date has moved on.');
+    expect(await page.textContent('#evidence-list')).toContain('Board minutes filed as DOC-12');
+    expect(await axeViolations(page)).toEqual([]);
+    await shoot(page, 'obligations');
     await Promise.all([page.waitForLoadState(), page.getByRole('link', { name: 'Backups' }).first().click()]);
     expect(await page.getByRole('button', { name: 'Restore test now' }).count()).toBeGreaterThan(0);
+    expect(await page.locator('.restore-differed').first().textContent()).toContain('nothing');
     expect(await axeViolations(page)).toEqual([]);
     await shoot(page, 'backups');
     await page.goto(`${api.url}/console`);
@@ -263,6 +288,16 @@ describe.skipIf(SKIP)('the console in headless Chromium', () => {
     await shoot(page, 'schedules');
     await clickButton(page, 'Resume backup');
     expect(await page.textContent('#schedule-backup .schedule-state')).toBe('active');
+    // The evidence of the last run: the process it started and that process's result.
+    await clickButton(page, 'Run now obligations-check');
+    const check = services.schedules.find((s) => s.name === 'obligations-check')!;
+    await waitFor(
+      async () => ((await viewSchedule(services.temporal, check)).lastRun?.status === 'COMPLETED' ? true : undefined),
+      'the obligations check to complete',
+    );
+    await page.goto(`${api.url}/console/schedules`);
+    expect(await page.textContent('#schedule-obligations-check .schedule-last-run')).toMatch(/obligations-check-/);
+    expect(await axeViolations(page)).toEqual([]);
     await context.close();
   }, 120_000);
 
