@@ -126,8 +126,12 @@ const writeEntries = async (tx: DbOrTx, entries: AuditAppend[]): Promise<AuditRe
   return records;
 };
 
+/** Statements that commit with the entries (the change they record); they run before the chain lock is taken. */
+export type WithEntries = (tx: Tx) => Promise<void>;
+
 interface PendingAppend {
   entries: AuditAppend[];
+  within?: WithEntries;
   resolve: (records: AuditRecord[]) => void;
   reject: (error: unknown) => void;
 }
@@ -139,9 +143,9 @@ class AuditGroupCommit {
 
   constructor(private readonly db: Db) {}
 
-  append(entries: AuditAppend[]): Promise<AuditRecord[]> {
+  append(entries: AuditAppend[], within?: WithEntries): Promise<AuditRecord[]> {
     return new Promise((resolve, reject) => {
-      this.queue.push({ entries, resolve, reject });
+      this.queue.push({ entries, ...(within ? { within } : {}), resolve, reject });
       if (!this.committing) void this.drain();
     });
   }
@@ -153,13 +157,13 @@ class AuditGroupCommit {
       await new Promise(setImmediate);
       const group = this.takeGroup();
       try {
-        const records = await this.commit(group.flatMap((p) => p.entries));
+        const records = await this.commit(group);
         let at = 0;
         for (const p of group) p.resolve(records.slice(at, (at += p.entries.length)));
       } catch (error) {
         if (group.length === 1) group[0]!.reject(error);
         // One failing caller must not fail the others: each commits alone, and only the bad one fails.
-        else for (const p of group) await this.commit(p.entries).then(p.resolve, p.reject);
+        else for (const p of group) await this.commit([p]).then(p.resolve, p.reject);
       }
     }
     this.committing = false;
@@ -178,8 +182,15 @@ class AuditGroupCommit {
     return this.queue.splice(0, count);
   }
 
-  private commit(entries: AuditAppend[]) {
-    return this.db.transaction((tx) => writeEntries(tx, entries));
+  private commit(group: PendingAppend[]) {
+    return this.db.transaction(async (tx) => {
+      // Row locks before the chain lock, as a caller's own transaction takes them: no lock-order deadlock.
+      for (const p of group) if (p.within) await p.within(tx);
+      return writeEntries(
+        tx,
+        group.flatMap((p) => p.entries),
+      );
+    });
   }
 }
 
@@ -195,6 +206,24 @@ export const appendAuditEntries = async (db: DbOrTx, entries: AuditAppend[]): Pr
   let group = groupCommits.get(db);
   if (!group) groupCommits.set(db, (group = new AuditGroupCommit(db)));
   return group.append(entries);
+};
+
+/**
+ * Appends entries together with the change they record: `within` runs in the same transaction (on the pool, the
+ * group's), so the change and its entries commit or roll back as one. Idempotent as long as `within` is.
+ */
+export const appendAuditWith = async (
+  db: DbOrTx,
+  entries: AuditAppend[],
+  within: WithEntries,
+): Promise<AuditRecord[]> => {
+  if (db instanceof PgTransaction) {
+    await within(db);
+    return writeEntries(db, entries);
+  }
+  let group = groupCommits.get(db);
+  if (!group) groupCommits.set(db, (group = new AuditGroupCommit(db)));
+  return group.append(entries, within);
 };
 
 /** Appends one entry to the chain, or returns the entry already written under the same idempotency key. */

@@ -36,7 +36,7 @@ import {
 import type { Config } from '../runtime/config';
 import type { Keyring } from '../runtime/keyring';
 import type { Logger } from '../runtime/logger';
-import { appendAudit } from './audit';
+import { appendAudit, appendAuditWith, type AuditAppend } from './audit';
 import type { Channel } from './notify-channels';
 import { frozenPolicy, getPolicy, onCallAt } from './oncall';
 import { storeIncidentText } from './incident-records';
@@ -174,17 +174,20 @@ const rowPatch = (p: IncidentPatch, at: Date) => ({
   updatedAt: at,
 });
 
-/** The timeline row, the audit entry and the row change in the caller's transaction; false if already written. */
-const writeEvent = async (tx: Tx, e: IncidentEvent): Promise<boolean> => {
-  const { workflowId, runId } = execution();
-  const idempotencyKey = `${incidentWorkflowId(e.incidentId)}:${e.step}`;
-  const at = new Date(e.at);
+/** The timeline row and the row change (and a regulator notification) in `tx`; false if already written. */
+const writeEventRows = async (
+  tx: Tx,
+  e: IncidentEvent,
+  at: { workflowId: string | null; runId: string | null; idempotencyKey: string },
+): Promise<boolean> => {
+  const { workflowId, runId, idempotencyKey } = at;
+  const when = new Date(e.at);
   const [written] = await tx
     .insert(incidentTimeline)
     .values({
       incidentId: e.incidentId,
       type: e.type,
-      at,
+      at: when,
       actor: e.by.actor,
       details: e.details ?? {},
       textId: e.textId ?? null,
@@ -195,7 +198,7 @@ const writeEvent = async (tx: Tx, e: IncidentEvent): Promise<boolean> => {
     .onConflictDoNothing()
     .returning({ n: incidentTimeline.n });
   if (!written) return false;
-  if (e.patch) await tx.update(incidents).set(rowPatch(e.patch, at)).where(eq(incidents.id, e.incidentId));
+  if (e.patch) await tx.update(incidents).set(rowPatch(e.patch, when)).where(eq(incidents.id, e.incidentId));
   if (e.regulatorNotification) {
     const r = e.regulatorNotification;
     await tx.insert(regulatorNotifications).values({
@@ -211,35 +214,68 @@ const writeEvent = async (tx: Tx, e: IncidentEvent): Promise<boolean> => {
       idempotencyKey,
     });
   }
+  return true;
+};
+
+/** The event's audit entry; `textHash` is the SHA-256 of its text, when it has one. */
+const eventAudit = (
+  e: IncidentEvent,
+  at: { workflowId: string | null; runId: string | null; idempotencyKey: string },
+  textHash?: string,
+): AuditAppend => ({
+  actor: e.by.actor,
+  apiKeyId: e.by.apiKeyId ?? null,
+  action: `incident.${e.type}`,
+  targetType: 'incident',
+  targetId: e.incidentId,
+  workflowId: at.workflowId,
+  runId: at.runId,
+  details: {
+    ...(e.details ?? {}),
+    ...(e.patch?.status ? { status: e.patch.status } : {}),
+    ...(e.textId ? { textId: e.textId, textSha256: textHash ?? null } : {}),
+    ...(e.regulatorNotification
+      ? {
+          deadline: e.regulatorNotification.deadline,
+          authority: e.regulatorNotification.authority,
+          reference: e.regulatorNotification.reference,
+          notifiedAt: new Date(e.regulatorNotification.notifiedAt).toISOString(),
+          late: e.regulatorNotification.late,
+        }
+      : {}),
+  },
+  idempotencyKey: at.idempotencyKey,
+});
+
+const eventKeys = (e: IncidentEvent) => ({
+  ...execution(),
+  idempotencyKey: `${incidentWorkflowId(e.incidentId)}:${e.step}`,
+});
+
+/** The timeline row, the audit entry and the row change in the caller's transaction; false if already written. */
+const writeEvent = async (tx: Tx, e: IncidentEvent): Promise<boolean> => {
+  const keys = eventKeys(e);
+  if (!(await writeEventRows(tx, e, keys))) return false;
   const textHash = e.textId
     ? (await tx.select({ sha256: incidentTexts.sha256 }).from(incidentTexts).where(eq(incidentTexts.id, e.textId)))[0]
         ?.sha256
     : undefined;
-  await appendAudit(tx, {
-    actor: e.by.actor,
-    apiKeyId: e.by.apiKeyId ?? null,
-    action: `incident.${e.type}`,
-    targetType: 'incident',
-    targetId: e.incidentId,
-    workflowId,
-    runId,
-    details: {
-      ...(e.details ?? {}),
-      ...(e.patch?.status ? { status: e.patch.status } : {}),
-      ...(e.textId ? { textId: e.textId, textSha256: textHash ?? null } : {}),
-      ...(e.regulatorNotification
-        ? {
-            deadline: e.regulatorNotification.deadline,
-            authority: e.regulatorNotification.authority,
-            reference: e.regulatorNotification.reference,
-            notifiedAt: new Date(e.regulatorNotification.notifiedAt).toISOString(),
-            late: e.regulatorNotification.late,
-          }
-        : {}),
-    },
-    idempotencyKey,
-  });
+  await appendAudit(tx, eventAudit(e, keys, textHash));
   return true;
+};
+
+/**
+ * An event without a text or a regulator notification (pages, status changes): its rows commit in the audit
+ * chain's group transaction with its entry, so a burst of events shares one transaction and one chain lock
+ * instead of queueing for the lock one transaction each. The entry is appended whether or not the rows were
+ * already written: it is keyed like the timeline row and was committed with it, so a retry gets the one it has.
+ */
+const writeEventGrouped = async (db: Db, e: IncidentEvent, check?: (tx: Tx) => Promise<void>): Promise<void> => {
+  const keys = eventKeys(e);
+  await appendAuditWith(db, [eventAudit(e, keys)], async (tx) => {
+    await check?.(tx);
+    await writeEventRows(tx, e, keys);
+  });
 };
 
 /**
@@ -349,6 +385,11 @@ export const incidentActivities = (d: IncidentDeps) => {
 
     /** A timeline event with its audit entry and row change (and a regulator notification), once per step. */
     async recordIncidentEvent(e: IncidentEvent): Promise<void> {
+      const exists = async (tx: Tx) => {
+        const [row] = await tx.select({ id: incidents.id }).from(incidents).where(eq(incidents.id, e.incidentId));
+        if (!row) throw notFound(e.incidentId);
+      };
+      if (!e.textId && !e.regulatorNotification) return writeEventGrouped(d.db, e, exists);
       await d.db.transaction(async (tx) => {
         const [row] = await tx.select({ id: incidents.id }).from(incidents).where(eq(incidents.id, e.incidentId));
         if (!row) throw notFound(e.incidentId);
@@ -457,17 +498,15 @@ export const incidentActivities = (d: IncidentDeps) => {
         }
       }
       if (transient) throw transient;
-      await d.db.transaction(async (tx) =>
-        writeEvent(tx, {
-          incidentId: p.incidentId,
-          step,
-          type: 'paged',
-          at: p.pagedAt,
-          by: { actor: 'system' },
-          details: { round: p.round, cycle: p.cycle, level: p.level, pages: paged, nobodyOnCall },
-          patch: { escalation: { round: p.round, cycle: p.cycle, level: p.level, pagedAt: p.pagedAt } },
-        }),
-      );
+      await writeEventGrouped(d.db, {
+        incidentId: p.incidentId,
+        step,
+        type: 'paged',
+        at: p.pagedAt,
+        by: { actor: 'system' },
+        details: { round: p.round, cycle: p.cycle, level: p.level, pages: paged, nobodyOnCall },
+        patch: { escalation: { round: p.round, cycle: p.cycle, level: p.level, pagedAt: p.pagedAt } },
+      });
       return { paged, nobodyOnCall };
     },
 

@@ -8,7 +8,7 @@ import type { NotificationLocale } from '../domain/notification-templates';
 import type { Config } from '../runtime/config';
 import type { Keyring } from '../runtime/keyring';
 import type { Logger } from '../runtime/logger';
-import { appendAudit } from './audit';
+import { appendAuditWith } from './audit';
 import { ChannelError, createChannel, type Channel } from './notify-channels';
 import { withSendLock } from './send-lock';
 import { readUserContact } from './user-contacts';
@@ -41,6 +41,8 @@ export type StaffMessage = StaffMessageBase &
 export type StaffMessageOutcome =
   { status: 'sent' | 'already'; notificationId: string } | { status: 'failed'; notificationId: string; code: string };
 
+type Outbox = typeof notifications.$inferInsert;
+
 const sha256 = (text: string) => createHash('sha256').update(text, 'utf8').digest('hex');
 
 /**
@@ -58,62 +60,66 @@ export const staffMessenger = (d: StaffMessageDeps) => {
     const execution = Context.current().info.workflowExecution;
     const contact = await readUserContact(d.db, d.keyring, m.userId);
     const locale = contact?.locale ?? 'en';
-    const [created] = await d.db
-      .insert(notifications)
-      .values({
-        idempotencyKey: m.idempotencyKey,
-        channel: send.name,
-        template: m.template,
-        locale,
-        recipientRef: `user:${m.userId}`,
-        workflowId: execution?.workflowId,
-        runId: execution?.runId,
-      })
-      .onConflictDoNothing({ target: notifications.idempotencyKey })
-      .returning();
-    const [row] = created
-      ? [created]
-      : await d.db.select().from(notifications).where(eq(notifications.idempotencyKey, m.idempotencyKey));
-    if (!row) throw new Error(`outbox row ${m.idempotencyKey} vanished right after it was written`);
-    if (row.template !== m.template || row.recipientRef !== `user:${m.userId}`)
-      throw ApplicationFailure.nonRetryable(
-        `idempotency key ${m.idempotencyKey} already names another message`,
-        'IdempotencyKeyReused',
-      );
-    if (row.status === 'sent') return { status: 'already', notificationId: row.id };
-    if (row.status === 'failed') return { status: 'failed', notificationId: row.id, code: row.lastError ?? 'failed' };
-
+    // The lock first: the row is then read once, after any other attempt's send has committed.
     return withSendLock(d.db, m.idempotencyKey, async () => {
-      const [current] = await d.db
-        .select({ status: notifications.status })
-        .from(notifications)
-        .where(eq(notifications.id, row.id));
-      if (current?.status === 'sent') return { status: 'already' as const, notificationId: row.id };
-      const audit = (outcome: 'sent' | 'failed', details: Record<string, unknown>) =>
-        appendAudit(d.db, {
-          actor: 'system',
-          action: `notification.${outcome}`,
-          targetType: 'user',
-          targetId: m.userId,
+      const [created] = await d.db
+        .insert(notifications)
+        .values({
+          idempotencyKey: m.idempotencyKey,
+          channel: send.name,
+          template: m.template,
+          locale,
+          recipientRef: `user:${m.userId}`,
           workflowId: execution?.workflowId,
           runId: execution?.runId,
-          details: {
-            notificationId: row.id,
-            template: m.template,
-            channel: send.name,
-            [`${m.about.type}Id`]: m.about.id,
-            ...details,
+        })
+        .onConflictDoNothing({ target: notifications.idempotencyKey })
+        .returning();
+      const [row] = created
+        ? [created]
+        : await d.db.select().from(notifications).where(eq(notifications.idempotencyKey, m.idempotencyKey));
+      if (!row) throw new Error(`outbox row ${m.idempotencyKey} vanished right after it was written`);
+      if (row.template !== m.template || row.recipientRef !== `user:${m.userId}`)
+        throw ApplicationFailure.nonRetryable(
+          `idempotency key ${m.idempotencyKey} already names another message`,
+          'IdempotencyKeyReused',
+        );
+      if (row.status === 'sent') return { status: 'already' as const, notificationId: row.id };
+      if (row.status === 'failed')
+        return { status: 'failed' as const, notificationId: row.id, code: row.lastError ?? 'failed' };
+
+      /** The outbox row's change and its audit entry commit together, in the chain's group transaction. */
+      const record = (outcome: 'sent' | 'failed', details: Record<string, unknown>, change: Partial<Outbox>) =>
+        appendAuditWith(
+          d.db,
+          [
+            {
+              actor: 'system',
+              action: `notification.${outcome}`,
+              targetType: 'user',
+              targetId: m.userId,
+              workflowId: execution?.workflowId,
+              runId: execution?.runId,
+              details: {
+                notificationId: row.id,
+                template: m.template,
+                channel: send.name,
+                [`${m.about.type}Id`]: m.about.id,
+                ...details,
+              },
+              idempotencyKey: `notification:${row.id}:${outcome}`,
+            },
+          ],
+          async (tx) => {
+            await tx
+              .update(notifications)
+              .set({ ...change, attempts: sql`${notifications.attempts} + 1` })
+              .where(eq(notifications.id, row.id));
           },
-          idempotencyKey: `notification:${row.id}:${outcome}`,
-        });
-      const fail = async (code: string, status: 'pending' | 'failed') =>
-        d.db
-          .update(notifications)
-          .set({ attempts: sql`${notifications.attempts} + 1`, lastError: code.slice(0, 200), status })
-          .where(eq(notifications.id, row.id));
+        );
+      const failed = (code: string) => ({ lastError: code.slice(0, 200), status: 'failed' as const });
       if (!contact) {
-        await fail('NoRecipient: the user has no readable contact', 'failed');
-        await audit('failed', { code: 'NoRecipient' });
+        await record('failed', { code: 'NoRecipient' }, failed('NoRecipient: the user has no readable contact'));
         return { status: 'failed' as const, notificationId: row.id, code: 'NoRecipient' };
       }
       const rendered = 'render' in m ? m.render(locale) : renderIncidentMessage(m.template, locale, m.params);
@@ -130,27 +136,21 @@ export const staffMessenger = (d: StaffMessageDeps) => {
       } catch (err) {
         const code = err instanceof ChannelError ? err.message : `${send.name}: unexpected error`;
         if (err instanceof ChannelError && !err.retryable) {
-          await fail(code, 'failed');
-          await audit('failed', { code });
+          await record('failed', { code }, failed(code));
           return { status: 'failed' as const, notificationId: row.id, code: 'NotificationRejected' };
         }
-        await fail(code, 'pending');
+        await d.db
+          .update(notifications)
+          .set({ attempts: sql`${notifications.attempts} + 1`, lastError: code.slice(0, 200), status: 'pending' })
+          .where(eq(notifications.id, row.id));
         throw ApplicationFailure.retryable(`notification ${row.id}: ${code}`, 'NotificationFailed');
       }
       const bodySha256 = sha256(`${rendered.subject}\n\n${rendered.text}`);
-      await audit('sent', { locale, bodySha256 });
-      await d.db
-        .update(notifications)
-        .set({
-          status: 'sent',
-          channel: send.name,
-          locale,
-          attempts: sql`${notifications.attempts} + 1`,
-          sentAt: d.clock(),
-          lastError: null,
-          bodySha256,
-        })
-        .where(eq(notifications.id, row.id));
+      await record(
+        'sent',
+        { locale, bodySha256 },
+        { status: 'sent', channel: send.name, locale, sentAt: d.clock(), lastError: null, bodySha256 },
+      );
       return { status: 'sent' as const, notificationId: row.id };
     });
   };
