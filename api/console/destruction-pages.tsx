@@ -15,6 +15,7 @@ import { formatDate, formatDuration } from './format';
 import type { ConsoleEnv } from './index';
 import { Csrf, Flash, Layout, type View } from './layout';
 import type { ConsoleKit } from './subject-pages';
+import { DataTable } from './table';
 
 type Detail = NonNullable<Awaited<ReturnType<typeof destructionDetail>>>;
 type Row = Pick<
@@ -55,38 +56,36 @@ const left = (v: View, at: Date | string | null, now: number) => {
 const ListTable: FC<{ v: View; rows: Row[]; now: number; id?: string }> = ({ v, rows, now, id }) => {
   const t = DESTRUCTION_TEXT[v.lang];
   const date = formatDate(v.lang);
-  if (rows.length === 0) return <p>{t.none}</p>;
   return (
-    <table id={id}>
-      <thead>
-        <tr>
-          <th scope="col">{t.requested}</th>
-          <th scope="col">{t.status}</th>
-          <th scope="col">{t.requestedBy}</th>
-          <th scope="col">{t.targeted}</th>
-          <th scope="col">{t.approvals}</th>
-        </tr>
-      </thead>
-      <tbody>
-        {rows.map((r) => (
-          <tr class="destruction-row">
-            <td>
-              <a href={`/console/destructions/${r.id}`}>{date(r.createdAt)}</a>
-            </td>
-            <td>
+    <DataTable
+      id={id}
+      rows={rows}
+      empty={t.none}
+      rowClass="destruction-row"
+      columns={[
+        { head: t.requested, cell: (r) => <a href={`/console/destructions/${r.id}`}>{date(r.createdAt)}</a> },
+        {
+          head: t.status,
+          cell: (r) => (
+            <>
               {r.status}
               {r.status === 'awaiting-approval' ? ` · ${left(v, r.approvalDeadline, now)}` : ''}
               {r.status === 'grace' ? ` · ${left(v, r.graceUntil, now)}` : ''}
-            </td>
-            <td class="mono">{r.requestedBy}</td>
-            <td>
+            </>
+          ),
+        },
+        { head: t.requestedBy, cell: (r) => r.requestedBy, class: 'mono' },
+        {
+          head: t.targeted,
+          cell: (r) => (
+            <>
               {r.targeted} ({t.held}: {r.held})
-            </td>
-            <td>{t.approvalsOf(r.approvals.length)}</td>
-          </tr>
-        ))}
-      </tbody>
-    </table>
+            </>
+          ),
+        },
+        { head: t.approvals, cell: (r) => t.approvalsOf(r.approvals.length) },
+      ]}
+    />
   );
 };
 

@@ -19,6 +19,7 @@ import type { ConsoleEnv } from './index';
 import { Csrf, Flash, Layout, type View } from './layout';
 import { OBLIGATION_TEXT } from './obligation-text';
 import type { ConsoleKit } from './subject-pages';
+import { DataTable } from './table';
 
 const Uuid = z.uuid().transform((id) => id.toLowerCase());
 const optional = (v: string | undefined) => (v === undefined || v.trim() === '' ? undefined : v);
@@ -126,36 +127,31 @@ const ListPage: FC<{ v: View; rows: ObligationRow[]; latest: (ObligationCompleti
   return (
     <Layout v={v} title={t.title}>
       <section>
-        <table>
-          <thead>
-            <tr>
-              <th scope="col">{t.obligation}</th>
-              <th scope="col">{t.owner}</th>
-              <th scope="col">{t.nextDue}</th>
-              <th scope="col">{t.status}</th>
-              <th scope="col">{t.lastEvidence}</th>
-            </tr>
-          </thead>
-          <tbody>
-            {rows.map((o, i) => (
-              <tr class="obligation-row" id={`obligation-${o.key}`}>
-                <td>
+        <DataTable
+          rows={rows}
+          rowClass="obligation-row"
+          rowId={(o) => `obligation-${o.key}`}
+          columns={[
+            {
+              head: t.obligation,
+              cell: (o) => (
+                <>
                   <a href={`/console/obligations/${o.id}`}>{o.title}</a>
                   <br />
                   <span class="mono">{o.key}</span> · {t.recurrence(o.recurrenceMonths)}
-                </td>
-                <td>
-                  <Owner v={v} o={o} />
-                </td>
-                <td>
-                  <Due v={v} o={o} />
-                </td>
-                <td class="obligation-status">{t.statuses[o.status]}</td>
-                <td class="obligation-evidence">{latest[i] ? <Evidence v={v} c={latest[i]} /> : t.noEvidence}</td>
-              </tr>
-            ))}
-          </tbody>
-        </table>
+                </>
+              ),
+            },
+            { head: t.owner, cell: (o) => <Owner v={v} o={o} /> },
+            { head: t.nextDue, cell: (o) => <Due v={v} o={o} /> },
+            { head: t.status, cell: (o) => t.statuses[o.status], class: 'obligation-status' },
+            {
+              head: t.lastEvidence,
+              cell: (_, i) => (latest[i] ? <Evidence v={v} c={latest[i]} /> : t.noEvidence),
+              class: 'obligation-evidence',
+            },
+          ]}
+        />
       </section>
     </Layout>
   );

@@ -14,6 +14,7 @@ import { TodayRequests } from './request-pages';
 import { TodayObligations } from './obligation-pages';
 import { RestoreTestDifferences, RunEvidence } from './evidence';
 import { OBLIGATION_TEXT } from './obligation-text';
+import { DataTable } from './table';
 
 export const ProblemPage: FC<{ v: View; text: string }> = ({ v, text }) => (
   <Layout v={v} title={v.t.product}>
@@ -59,47 +60,34 @@ export const TodayPage: FC<{ v: View; f: TodayFacts }> = ({ v, f }) => {
       {f.incidents ? (
         <section aria-labelledby="incidents">
           <h2 id="incidents">{t.incidents}</h2>
-          {f.incidents.length === 0 ? (
-            <p>{t.noIncidents}</p>
-          ) : (
-            <table>
-              <thead>
-                <tr>
-                  <th scope="col">{v.t.incident.title}</th>
-                  <th scope="col">{v.t.incident.severity}</th>
-                  <th scope="col">{v.t.incident.status}</th>
-                  <th scope="col">{v.t.incident.escalation}</th>
-                  <th scope="col">{t.deadline}</th>
-                </tr>
-              </thead>
-              <tbody>
-                {f.incidents.map((i) => (
-                  <tr>
-                    <td>
-                      <a href={`/console/incidents/${i.id}`}>{i.title || i.id}</a>
-                    </td>
-                    <td>{i.severity}</td>
-                    <td>{i.status}</td>
-                    <td>
-                      {i.acknowledgedBy ? t.acknowledged(i.acknowledgedBy) : i.level ? t.level(i.level) : t.notPaged}
-                    </td>
-                    <td>
-                      {i.nextDeadline ? (
-                        <span class={i.nextDeadline.timeLeftMs < 0 ? 'late' : undefined}>
-                          {i.nextDeadline.authority} ({i.nextDeadline.kind}): {date(i.nextDeadline.dueAt)} —{' '}
-                          {i.nextDeadline.timeLeftMs < 0
-                            ? `${v.t.incident.overdue} ${formatDuration(-i.nextDeadline.timeLeftMs)}`
-                            : formatDuration(i.nextDeadline.timeLeftMs)}
-                        </span>
-                      ) : (
-                        t.noDeadline
-                      )}
-                    </td>
-                  </tr>
-                ))}
-              </tbody>
-            </table>
-          )}
+          <DataTable
+            rows={f.incidents}
+            empty={t.noIncidents}
+            columns={[
+              { head: v.t.incident.title, cell: (i) => <a href={`/console/incidents/${i.id}`}>{i.title || i.id}</a> },
+              { head: v.t.incident.severity, cell: (i) => i.severity },
+              { head: v.t.incident.status, cell: (i) => i.status },
+              {
+                head: v.t.incident.escalation,
+                cell: (i) =>
+                  i.acknowledgedBy ? t.acknowledged(i.acknowledgedBy) : i.level ? t.level(i.level) : t.notPaged,
+              },
+              {
+                head: t.deadline,
+                cell: (i) =>
+                  i.nextDeadline ? (
+                    <span class={i.nextDeadline.timeLeftMs < 0 ? 'late' : undefined}>
+                      {i.nextDeadline.authority} ({i.nextDeadline.kind}): {date(i.nextDeadline.dueAt)} —{' '}
+                      {i.nextDeadline.timeLeftMs < 0
+                        ? `${v.t.incident.overdue} ${formatDuration(-i.nextDeadline.timeLeftMs)}`
+                        : formatDuration(i.nextDeadline.timeLeftMs)}
+                    </span>
+                  ) : (
+                    t.noDeadline
+                  ),
+              },
+            ]}
+          />
         </section>
       ) : null}
       <TodayRequests v={v} rows={f.requests} />
@@ -390,26 +378,16 @@ export const IncidentPage: FC<{ v: View; d: Incident; flash?: string; problem?: 
       </section>
       <section aria-labelledby="pages">
         <h2 id="pages">{t.pages}</h2>
-        <table>
-          <thead>
-            <tr>
-              <th scope="col">{t.escalation}</th>
-              <th scope="col">user</th>
-              <th scope="col">{t.opened}</th>
-              <th scope="col">{t.status}</th>
-            </tr>
-          </thead>
-          <tbody>
-            {d.pages.map((p) => (
-              <tr class="page-row">
-                <td>{t.pageRow(p.level, p.via)}</td>
-                <td class="mono">user:{p.userId}</td>
-                <td>{date(p.pagedAt)}</td>
-                <td>{p.status}</td>
-              </tr>
-            ))}
-          </tbody>
-        </table>
+        <DataTable
+          rows={d.pages}
+          rowClass="page-row"
+          columns={[
+            { head: t.escalation, cell: (p) => t.pageRow(p.level, p.via) },
+            { head: 'user', cell: (p) => `user:${p.userId}`, class: 'mono' },
+            { head: t.opened, cell: (p) => date(p.pagedAt) },
+            { head: t.status, cell: (p) => p.status },
+          ]}
+        />
       </section>
       <section aria-labelledby="timeline">
         <h2 id="timeline">{t.timeline}</h2>
@@ -491,34 +469,18 @@ export const AuditPage: FC<{
         </form>
       </section>
       <section>
-        {entries.length === 0 ? (
-          <p>{t.none}</p>
-        ) : (
-          <table>
-            <thead>
-              <tr>
-                <th scope="col">{t.seq}</th>
-                <th scope="col">{t.at}</th>
-                <th scope="col">{t.actor}</th>
-                <th scope="col">{t.action}</th>
-                <th scope="col">{t.target}</th>
-              </tr>
-            </thead>
-            <tbody>
-              {entries.map((e) => (
-                <tr class="audit-row">
-                  <td>{e.seq}</td>
-                  <td>{date(e.at)}</td>
-                  <td class="mono">{e.actor}</td>
-                  <td>{e.action}</td>
-                  <td class="mono">
-                    {e.targetType}:{e.targetId}
-                  </td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
-        )}
+        <DataTable
+          rows={entries}
+          empty={t.none}
+          rowClass="audit-row"
+          columns={[
+            { head: t.seq, cell: (e) => e.seq },
+            { head: t.at, cell: (e) => date(e.at) },
+            { head: t.actor, cell: (e) => e.actor, class: 'mono' },
+            { head: t.action, cell: (e) => e.action },
+            { head: t.target, cell: (e) => `${e.targetType}:${e.targetId}`, class: 'mono' },
+          ]}
+        />
         {older ? (
           <p>
             <a href={older}>{t.older}</a>
@@ -564,57 +526,62 @@ export const BackupsPage: FC<{ v: View; rows: BackupRow[]; flash?: string; probl
       <Flash text={flash} />
       <Problem text={problem} />
       <section>
-        <table>
-          <thead>
-            <tr>
-              <th scope="col">{t.started}</th>
-              <th scope="col">{t.status}</th>
-              <th scope="col">{t.size}</th>
-              <th scope="col">{t.duration}</th>
-              <th scope="col">{t.test}</th>
-              <th scope="col">
-                {t.rto} / {t.rpo}
-              </th>
-              <th scope="col">{OBLIGATION_TEXT[v.lang].restore.differed}</th>
-              {mayTest ? <td /> : null}
-            </tr>
-          </thead>
-          <tbody>
-            {rows.map((b) => (
-              <tr class="backup-row" id={`backup-${b.id}`}>
-                <td>
+        <DataTable
+          rows={rows}
+          rowClass="backup-row"
+          rowId={(b) => `backup-${b.id}`}
+          columns={[
+            {
+              head: t.started,
+              cell: (b) => (
+                <>
                   {date(b.startedAt)} <span class="mono">({b.kind})</span>
-                </td>
-                <td>{b.status}</td>
-                <td>{formatBytes(b.sizeBytes)}</td>
-                <td>{b.durationMs === null ? '' : formatDuration(b.durationMs)}</td>
-                <td class="restore-test">
-                  {b.test
-                    ? `${b.test.status}${b.test.finishedAt ? ` · ${date(b.test.finishedAt)}` : ''}${
-                        b.test.reasons.length ? ` · ${b.test.reasons.map((r) => String(r.code)).join(', ')}` : ''
-                      }`
-                    : v.t.today.notTested}
-                </td>
-                <td>
+                </>
+              ),
+            },
+            { head: t.status, cell: (b) => b.status },
+            { head: t.size, cell: (b) => formatBytes(b.sizeBytes) },
+            { head: t.duration, cell: (b) => (b.durationMs === null ? '' : formatDuration(b.durationMs)) },
+            {
+              head: t.test,
+              cell: (b) =>
+                b.test
+                  ? `${b.test.status}${b.test.finishedAt ? ` · ${date(b.test.finishedAt)}` : ''}${
+                      b.test.reasons.length ? ` · ${b.test.reasons.map((r) => String(r.code)).join(', ')}` : ''
+                    }`
+                  : v.t.today.notTested,
+              class: 'restore-test',
+            },
+            {
+              head: (
+                <>
+                  {t.rto} / {t.rpo}
+                </>
+              ),
+              cell: (b) => (
+                <>
                   {b.test?.rtoMs != null ? formatDuration(b.test.rtoMs) : ''}
                   {b.test?.rpoMs != null ? ` / ${formatDuration(b.test.rpoMs)}` : ''}
-                </td>
-                <td class="restore-differed">{b.test ? <RestoreTestDifferences v={v} test={b.test} /> : ''}</td>
-                {mayTest ? (
-                  <td>
-                    {b.kind === 'data' && RESTORABLE.has(b.status) ? (
-                      <form method="post" action={`/console/backups/${b.id}/restore-tests`}>
-                        <Csrf v={v} />
-                        <input type="hidden" name="idempotencyKey" value={formKey} />
-                        <button type="submit">{t.testNow}</button>
-                      </form>
-                    ) : null}
-                  </td>
-                ) : null}
-              </tr>
-            ))}
-          </tbody>
-        </table>
+                </>
+              ),
+            },
+            {
+              head: OBLIGATION_TEXT[v.lang].restore.differed,
+              cell: (b) => (b.test ? <RestoreTestDifferences v={v} test={b.test} /> : ''),
+              class: 'restore-differed',
+            },
+            mayTest && {
+              cell: (b) =>
+                b.kind === 'data' && RESTORABLE.has(b.status) ? (
+                  <form method="post" action={`/console/backups/${b.id}/restore-tests`}>
+                    <Csrf v={v} />
+                    <input type="hidden" name="idempotencyKey" value={formKey} />
+                    <button type="submit">{t.testNow}</button>
+                  </form>
+                ) : null,
+            },
+          ]}
+        />
       </section>
     </Layout>
   );
@@ -635,32 +602,35 @@ export const SchedulesPage: FC<{ v: View; views: ScheduleView[]; flash?: string;
       <Flash text={flash} />
       <Problem text={problem} />
       <section>
-        <table>
-          <thead>
-            <tr>
-              <th scope="col">{t.name}</th>
-              <th scope="col">{v.t.backups.status}</th>
-              <th scope="col">{t.next}</th>
-              <th scope="col">{t.last}</th>
-              <td />
-            </tr>
-          </thead>
-          <tbody>
-            {views.map((s) => (
-              <tr class="schedule-row" id={`schedule-${s.id}`}>
-                <td>
+        <DataTable
+          rows={views}
+          rowClass="schedule-row"
+          rowId={(s) => `schedule-${s.id}`}
+          columns={[
+            {
+              head: t.name,
+              cell: (s) => (
+                <>
                   <strong>{s.id}</strong>
                   <br />
                   <span class="mono">{s.spec ? ('cron' in s.spec ? s.spec.cron : s.spec.every) : '—'}</span>
-                </td>
-                <td class="schedule-state">{s.paused ? t.paused : s.created ? t.active : '—'}</td>
-                <td>
-                  {s.nextRuns.slice(0, 2).map((r) => (
-                    <div>{date(r)}</div>
-                  ))}
-                </td>
-                <td class="schedule-last-run">{s.lastRun ? <RunEvidence v={v} run={s.lastRun} /> : v.t.never}</td>
-                <td>
+                </>
+              ),
+            },
+            {
+              head: v.t.backups.status,
+              cell: (s) => (s.paused ? t.paused : s.created ? t.active : '—'),
+              class: 'schedule-state',
+            },
+            { head: t.next, cell: (s) => s.nextRuns.slice(0, 2).map((r) => <div>{date(r)}</div>) },
+            {
+              head: t.last,
+              cell: (s) => (s.lastRun ? <RunEvidence v={v} run={s.lastRun} /> : v.t.never),
+              class: 'schedule-last-run',
+            },
+            {
+              cell: (s) => (
+                <>
                   {mayChange && s.created ? (
                     <form method="post" action={`/console/schedules/${s.id}/${s.paused ? 'resume' : 'pause'}`}>
                       <Csrf v={v} />
@@ -677,11 +647,11 @@ export const SchedulesPage: FC<{ v: View; views: ScheduleView[]; flash?: string;
                       </button>
                     </form>
                   ) : null}
-                </td>
-              </tr>
-            ))}
-          </tbody>
-        </table>
+                </>
+              ),
+            },
+          ]}
+        />
       </section>
     </Layout>
   );

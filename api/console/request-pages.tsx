@@ -28,6 +28,7 @@ import type { ConsoleEnv } from './index';
 import { Csrf, Flash, Layout, type View } from './layout';
 import { REQUEST_TEXT } from './request-text';
 import type { ConsoleKit } from './subject-pages';
+import { DataTable } from './table';
 
 type Summary = ReturnType<typeof requestSummary>;
 type Detail = Awaited<ReturnType<ReturnType<typeof requestActions>['view']>>;
@@ -59,34 +60,20 @@ const TimeLeft: FC<{ v: View; r: Pick<Summary, 'timeLeftMs' | 'late' | 'closedAt
 const ListTable: FC<{ v: View; rows: Summary[]; id?: string }> = ({ v, rows, id }) => {
   const t = REQUEST_TEXT[v.lang];
   const date = formatDate(v.lang);
-  if (rows.length === 0) return <p>{t.none}</p>;
   return (
-    <table id={id}>
-      <thead>
-        <tr>
-          <th scope="col">{t.type}</th>
-          <th scope="col">{t.status}</th>
-          <th scope="col">{t.received}</th>
-          <th scope="col">{t.dueAt}</th>
-          <th scope="col">{t.timeLeft}</th>
-        </tr>
-      </thead>
-      <tbody>
-        {rows.map((r) => (
-          <tr class="request-row">
-            <td>
-              <a href={`/console/requests/${r.id}`}>{r.type}</a>
-            </td>
-            <td>{r.status}</td>
-            <td>{date(r.receivedAt)}</td>
-            <td>{date(r.dueAt)}</td>
-            <td>
-              <TimeLeft v={v} r={r} />
-            </td>
-          </tr>
-        ))}
-      </tbody>
-    </table>
+    <DataTable
+      id={id}
+      rows={rows}
+      empty={t.none}
+      rowClass="request-row"
+      columns={[
+        { head: t.type, cell: (r) => <a href={`/console/requests/${r.id}`}>{r.type}</a> },
+        { head: t.status, cell: (r) => r.status },
+        { head: t.received, cell: (r) => date(r.receivedAt) },
+        { head: t.dueAt, cell: (r) => date(r.dueAt) },
+        { head: t.timeLeft, cell: (r) => <TimeLeft v={v} r={r} /> },
+      ]}
+    />
   );
 };
 

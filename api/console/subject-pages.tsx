@@ -14,6 +14,7 @@ import { formatDate } from './format';
 import type { ConsoleEnv, ProblemKey, Status } from './index';
 import { Csrf, Flash, Layout, Problem, type View } from './layout';
 import { SUBJECT_TEXT } from './subject-text';
+import { DataTable } from './table';
 
 /** The helpers of the console app the Subjects pages render and refuse with. */
 export interface ConsoleKit {
@@ -102,39 +103,32 @@ const SearchPage: FC<{
           <h2 id="results">
             {t.results}: {t.matches(results.length)}
           </h2>
-          {results.length === 0 ? (
-            <p>{t.noMatch}</p>
-          ) : (
-            <table>
-              <thead>
-                <tr>
-                  <th scope="col">{t.externalRef}</th>
-                  <th scope="col">{t.jurisdiction}</th>
-                  <th scope="col">{t.status}</th>
-                  <th scope="col">{t.fields}</th>
-                </tr>
-              </thead>
-              <tbody>
-                {results.map((s) => (
-                  <tr class="subject-row">
-                    <td>
-                      <a href={`/console/subjects/${s.id}`}>{s.externalRef}</a>
-                    </td>
-                    <td>{s.jurisdiction}</td>
-                    <td>
-                      {s.status}
-                      {s.legalHold ? ` · ${t.legalHold}` : ''}
-                    </td>
-                    <td class="mono">
-                      {Object.entries(s.fields)
-                        .map(([name, f]) => `${name}: ${f.value ?? '—'}`)
-                        .join(' · ')}
-                    </td>
-                  </tr>
-                ))}
-              </tbody>
-            </table>
-          )}
+          <DataTable
+            rows={results}
+            empty={t.noMatch}
+            rowClass="subject-row"
+            columns={[
+              { head: t.externalRef, cell: (s) => <a href={`/console/subjects/${s.id}`}>{s.externalRef}</a> },
+              { head: t.jurisdiction, cell: (s) => s.jurisdiction },
+              {
+                head: t.status,
+                cell: (s) => (
+                  <>
+                    {s.status}
+                    {s.legalHold ? ` · ${t.legalHold}` : ''}
+                  </>
+                ),
+              },
+              {
+                head: t.fields,
+                cell: (s) =>
+                  Object.entries(s.fields)
+                    .map(([name, f]) => `${name}: ${f.value ?? '—'}`)
+                    .join(' · '),
+                class: 'mono',
+              },
+            ]}
+          />
         </section>
       ) : null}
     </Layout>
@@ -177,29 +171,28 @@ const SubjectPage: FC<{
       </section>
       <section aria-labelledby="fields">
         <h2 id="fields">{t.fields}</h2>
-        <table>
-          <thead>
-            <tr>
-              <th scope="col">{t.field}</th>
-              <th scope="col">{t.classification}</th>
-              <th scope="col">{t.fieldValue}</th>
-              <td />
-            </tr>
-          </thead>
-          <tbody>
-            {Object.entries(s.fields).map(([name, f]) => (
-              <tr class="field-row" id={`field-${name}`}>
-                <th scope="row">{name}</th>
-                <td>{f.classification}</td>
-                <td class="mono field-value">{f.value === null ? t.shredded : String(f.value)}</td>
-                <td>
+        <DataTable
+          rows={Object.entries(s.fields)}
+          rowClass="field-row"
+          rowId={([name]) => `field-${name}`}
+          columns={[
+            { head: t.field, cell: ([name]) => name, rowHeader: true },
+            { head: t.classification, cell: ([, f]) => f.classification },
+            {
+              head: t.fieldValue,
+              cell: ([, f]) => (f.value === null ? t.shredded : String(f.value)),
+              class: 'mono field-value',
+            },
+            {
+              cell: ([name, f]) => (
+                <>
                   {f.value === null ? '' : f.masked ? t.masked : reveal?.revealed.includes(name) ? t.revealed : t.shown}
                   {f.underObjection ? ` · ${t.underObjection}` : ''}
-                </td>
-              </tr>
-            ))}
-          </tbody>
-        </table>
+                </>
+              ),
+            },
+          ]}
+        />
         {can(role, 'revealSubject') && s.status !== 'destroyed' ? (
           <form method="post" action={`/console/subjects/${s.id}/reveal`}>
             <Csrf v={v} />
@@ -219,90 +212,47 @@ const SubjectPage: FC<{
       </section>
       <section aria-labelledby="consents">
         <h2 id="consents">{t.consents}</h2>
-        {s.consents.length === 0 ? (
-          <p>{t.noConsents}</p>
-        ) : (
-          <table>
-            <thead>
-              <tr>
-                <th scope="col">{t.purpose}</th>
-                <th scope="col">{t.legalBasis}</th>
-                <th scope="col">{t.consentStatus}</th>
-                <th scope="col">{t.validUntil}</th>
-                <th scope="col">{t.restricted}</th>
-                <th scope="col">{t.revealNow}</th>
-              </tr>
-            </thead>
-            <tbody>
-              {s.consents.map((k) => (
-                <tr class="consent-row">
-                  <td>{k.purpose}</td>
-                  <td>{k.legalBasis ?? '—'}</td>
-                  <td>{k.status ?? '—'}</td>
-                  <td>{date(k.validUntil) || '—'}</td>
-                  <td>{k.restricted ? t.yes : t.no}</td>
-                  <td>{k.refusal ?? t.allowed}</td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
-        )}
+        <DataTable
+          rows={s.consents}
+          empty={t.noConsents}
+          rowClass="consent-row"
+          columns={[
+            { head: t.purpose, cell: (k) => k.purpose },
+            { head: t.legalBasis, cell: (k) => k.legalBasis ?? '—' },
+            { head: t.consentStatus, cell: (k) => k.status ?? '—' },
+            { head: t.validUntil, cell: (k) => date(k.validUntil) || '—' },
+            { head: t.restricted, cell: (k) => (k.restricted ? t.yes : t.no) },
+            { head: t.revealNow, cell: (k) => k.refusal ?? t.allowed },
+          ]}
+        />
       </section>
       <section aria-labelledby="requests">
         <h2 id="requests">{t.requests}</h2>
-        {facts.requests.length === 0 ? (
-          <p>{t.noRequests}</p>
-        ) : (
-          <table>
-            <thead>
-              <tr>
-                <th scope="col">{t.type}</th>
-                <th scope="col">{t.status}</th>
-                <th scope="col">{t.received}</th>
-                <th scope="col">{t.due}</th>
-              </tr>
-            </thead>
-            <tbody>
-              {facts.requests.map((r) => (
-                <tr class="request-row">
-                  <td>
-                    <a href={`/console/requests/${r.id}`}>{r.type}</a>
-                  </td>
-                  <td>{r.status}</td>
-                  <td>{date(r.receivedAt)}</td>
-                  <td>{date(r.dueAt)}</td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
-        )}
+        <DataTable
+          rows={facts.requests}
+          empty={t.noRequests}
+          rowClass="request-row"
+          columns={[
+            { head: t.type, cell: (r) => <a href={`/console/requests/${r.id}`}>{r.type}</a> },
+            { head: t.status, cell: (r) => r.status },
+            { head: t.received, cell: (r) => date(r.receivedAt) },
+            { head: t.due, cell: (r) => date(r.dueAt) },
+          ]}
+        />
       </section>
       <section aria-labelledby="holds">
         <h2 id="holds">{t.holds}</h2>
-        {facts.holds.length === 0 ? (
-          <p>{t.noHolds}</p>
-        ) : (
-          <table>
-            <thead>
-              <tr>
-                <th scope="col">{t.hold}</th>
-                <th scope="col">{t.status}</th>
-                <th scope="col">{t.reason}</th>
-                <th scope="col">{t.placed}</th>
-              </tr>
-            </thead>
-            <tbody>
-              {facts.holds.map((h) => (
-                <tr class="hold-row">
-                  <td class="mono">{h.id}</td>
-                  <td>{h.status}</td>
-                  <td>{h.reason}</td>
-                  <td>{date(h.createdAt)}</td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
-        )}
+        <DataTable
+          rows={facts.holds}
+          empty={t.noHolds}
+          rowClass="hold-row"
+          columns={[
+            { head: t.hold, cell: (h) => h.id, class: 'mono' },
+            { head: t.status, cell: (h) => h.status },
+            { head: t.reason, cell: (h) => h.reason },
+            { head: t.placed, cell: (h) => date(h.createdAt) },
+          ]}
+        />
       </section>
     </Layout>
   );
