@@ -184,8 +184,11 @@ class AuditGroupCommit {
 
   private commit(group: PendingAppend[]) {
     return this.db.transaction(async (tx) => {
-      // Row locks before the chain lock, as a caller's own transaction takes them: no lock-order deadlock.
-      for (const p of group) if (p.within) await p.within(tx);
+      // Row locks before the chain lock, as a caller's own transaction takes them: no lock-order deadlock. The
+      // changes are issued together, so postgres.js pipelines them on the connection: one wait, not one per change.
+      const changes = await Promise.allSettled(group.map((p) => p.within?.(tx)));
+      const refused = changes.find((c) => c.status === 'rejected');
+      if (refused) throw refused.reason;
       return writeEntries(
         tx,
         group.flatMap((p) => p.entries),

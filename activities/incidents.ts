@@ -40,7 +40,7 @@ import { appendAudit, appendAuditWith, type AuditAppend } from './audit';
 import type { Channel } from './notify-channels';
 import { frozenPolicy, getPolicy, onCallAt } from './oncall';
 import { storeIncidentText } from './incident-records';
-import { staffMessenger } from './staff-messages';
+import { staffMessenger, type StaffMessageOutcome } from './staff-messages';
 
 /** The ack-link key: HKDF-SHA256 of the blind-index key under its own label (the consent link has another). */
 const ackLinkKey = (keyring: Keyring): Buffer =>
@@ -459,6 +459,16 @@ export const incidentActivities = (d: IncidentDeps) => {
           continue;
         }
         const token = incidentAckToken(d.keyring, { pageId: page.id, expiresAt: page.linkExpiresAt.getTime() });
+        const pageRow = (outcome: StaffMessageOutcome) => {
+          const failed = outcome.status === 'failed';
+          return {
+            status: failed ? ('failed' as const) : ('sent' as const),
+            error: failed ? outcome.code : null,
+            notificationId: outcome.notificationId,
+            sentAt: failed ? null : d.clock(),
+          };
+        };
+        let recorded = false;
         try {
           const outcome = await message()({
             idempotencyKey: `${incidentWorkflowId(p.incidentId)}:${step}:user-${userId}`,
@@ -475,22 +485,19 @@ export const incidentActivities = (d: IncidentDeps) => {
               level: p.level,
               link: `${base()}/incident-ack/${token}`,
             },
+            // The page row commits with the outbox row's change.
+            within: async (tx, outcome) => {
+              recorded = true;
+              await tx.update(incidentPages).set(pageRow(outcome)).where(eq(incidentPages.id, page.id));
+            },
           });
-          const failed = outcome.status === 'failed';
-          await d.db
-            .update(incidentPages)
-            .set({
-              status: failed ? 'failed' : 'sent',
-              error: failed ? outcome.code : null,
-              notificationId: outcome.notificationId,
-              sentAt: failed ? null : d.clock(),
-            })
-            .where(eq(incidentPages.id, page.id));
+          // The outbox had it settled (an earlier attempt sent it and stopped before its page row).
+          if (!recorded) await d.db.update(incidentPages).set(pageRow(outcome)).where(eq(incidentPages.id, page.id));
           paged.push({
             userId,
             via: how.via,
             ...(how.scheduleId ? { scheduleId: how.scheduleId } : {}),
-            status: failed ? 'failed' : 'sent',
+            status: outcome.status === 'failed' ? 'failed' : 'sent',
           });
         } catch (err) {
           // A channel outage: page the others first, then let Temporal retry this one.

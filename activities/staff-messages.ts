@@ -8,7 +8,7 @@ import type { NotificationLocale } from '../domain/notification-templates';
 import type { Config } from '../runtime/config';
 import type { Keyring } from '../runtime/keyring';
 import type { Logger } from '../runtime/logger';
-import { appendAuditWith } from './audit';
+import { appendAuditWith, type WithEntries } from './audit';
 import { ChannelError, createChannel, type Channel } from './notify-channels';
 import { withSendLock } from './send-lock';
 import { readUserContact } from './user-contacts';
@@ -28,6 +28,11 @@ interface StaffMessageBase {
   userId: string;
   /** What the audit entry names as the message's subject matter (`incident`, its ID). */
   about: { type: string; id: string };
+  /**
+   * The caller's own record of the outcome (a page row), committed with the outbox row's change and its audit
+   * entry. Not called when the outbox already had the message settled: the caller records that itself.
+   */
+  within?: (tx: Parameters<WithEntries>[0], outcome: StaffMessageOutcome) => Promise<void>;
 }
 
 /** An incident template with its parameters, or another process's template rendered by that process per locale. */
@@ -89,13 +94,13 @@ export const staffMessenger = (d: StaffMessageDeps) => {
         return { status: 'failed' as const, notificationId: row.id, code: row.lastError ?? 'failed' };
 
       /** The outbox row's change and its audit entry commit together, in the chain's group transaction. */
-      const record = (outcome: 'sent' | 'failed', details: Record<string, unknown>, change: Partial<Outbox>) =>
+      const record = (outcome: StaffMessageOutcome, details: Record<string, unknown>, change: Partial<Outbox>) =>
         appendAuditWith(
           d.db,
           [
             {
               actor: 'system',
-              action: `notification.${outcome}`,
+              action: `notification.${outcome.status}`,
               targetType: 'user',
               targetId: m.userId,
               workflowId: execution?.workflowId,
@@ -107,7 +112,7 @@ export const staffMessenger = (d: StaffMessageDeps) => {
                 [`${m.about.type}Id`]: m.about.id,
                 ...details,
               },
-              idempotencyKey: `notification:${row.id}:${outcome}`,
+              idempotencyKey: `notification:${row.id}:${outcome.status}`,
             },
           ],
           async (tx) => {
@@ -115,12 +120,16 @@ export const staffMessenger = (d: StaffMessageDeps) => {
               .update(notifications)
               .set({ ...change, attempts: sql`${notifications.attempts} + 1` })
               .where(eq(notifications.id, row.id));
+            await m.within?.(tx, outcome);
           },
-        );
+        ).then(() => outcome);
       const failed = (code: string) => ({ lastError: code.slice(0, 200), status: 'failed' as const });
       if (!contact) {
-        await record('failed', { code: 'NoRecipient' }, failed('NoRecipient: the user has no readable contact'));
-        return { status: 'failed' as const, notificationId: row.id, code: 'NoRecipient' };
+        return record(
+          { status: 'failed', notificationId: row.id, code: 'NoRecipient' },
+          { code: 'NoRecipient' },
+          failed('NoRecipient: the user has no readable contact'),
+        );
       }
       const rendered = 'render' in m ? m.render(locale) : renderIncidentMessage(m.template, locale, m.params);
       try {
@@ -136,8 +145,11 @@ export const staffMessenger = (d: StaffMessageDeps) => {
       } catch (err) {
         const code = err instanceof ChannelError ? err.message : `${send.name}: unexpected error`;
         if (err instanceof ChannelError && !err.retryable) {
-          await record('failed', { code }, failed(code));
-          return { status: 'failed' as const, notificationId: row.id, code: 'NotificationRejected' };
+          return record(
+            { status: 'failed', notificationId: row.id, code: 'NotificationRejected' },
+            { code },
+            failed(code),
+          );
         }
         await d.db
           .update(notifications)
@@ -146,12 +158,11 @@ export const staffMessenger = (d: StaffMessageDeps) => {
         throw ApplicationFailure.retryable(`notification ${row.id}: ${code}`, 'NotificationFailed');
       }
       const bodySha256 = sha256(`${rendered.subject}\n\n${rendered.text}`);
-      await record(
-        'sent',
+      return record(
+        { status: 'sent', notificationId: row.id },
         { locale, bodySha256 },
         { status: 'sent', channel: send.name, locale, sentAt: d.clock(), lastError: null, bodySha256 },
       );
-      return { status: 'sent' as const, notificationId: row.id };
     });
   };
 };
