@@ -1,15 +1,12 @@
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
-import type { Worker } from '@temporalio/worker';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { consentWorkflowId } from '../../domain/ids';
-import { startApi, type RunningApi } from '../../runtime/app-server';
-import { freePort } from '../../runtime/ports';
+import type { RunningApi } from '../../runtime/app-server';
 import { bearer, readJson, seedPrincipal } from '../helpers/api';
-import { launchChromium, skipWithoutChromium } from '../helpers/browser';
+import { skipWithoutChromium } from '../helpers/browser';
 import { insertNotice, insertSubject, NOTICE_TEXTS } from '../helpers/notifications';
-import { createTestServices, createTestWorker, type TestServices } from '../helpers/services';
+import { startBrowserStack, type BrowserStack } from '../helpers/browser-stack';
+import type { TestServices } from '../helpers/services';
 import { waitFor } from '../helpers/wait';
 
 /**
@@ -31,10 +28,8 @@ interface Message {
 
 let services: TestServices;
 let api: RunningApi;
-let worker: Worker;
-let running: Promise<void>;
-let receiver: Server;
 let browser: Browser;
+let stack: BrowserStack;
 let ownerKey: string;
 const messages: Message[] = [];
 
@@ -98,40 +93,11 @@ const submit = async (page: Page, button: string) => {
 
 describe.skipIf(SKIP)('the consent page in headless Chromium, without JavaScript', () => {
   beforeAll(async () => {
-    receiver = createServer((req, res) => {
-      let body = '';
-      req.on('data', (chunk: Buffer) => (body += chunk.toString('utf8')));
-      req.on('end', () => {
-        messages.push(JSON.parse(body) as Message);
-        res.writeHead(200).end();
-      });
-    });
-    await new Promise<void>((resolve) => receiver.listen(0, '127.0.0.1', resolve));
-    const port = await freePort();
-    services = await createTestServices({
-      config: {
-        HOST: '127.0.0.1',
-        PORT: port,
-        CUSTODIAN_PUBLIC_URL: `http://127.0.0.1:${port}`,
-        CUSTODIAN_NOTIFY_CHANNEL: 'webhook',
-        CUSTODIAN_NOTIFY_WEBHOOK_URL: `http://127.0.0.1:${(receiver.address() as AddressInfo).port}/messages`,
-        CUSTODIAN_NOTIFY_WEBHOOK_SECRET: 'a-webhook-secret-of-at-least-32-characters',
-      },
-    });
-    api = await startApi(services);
-    worker = await createTestWorker(services);
-    running = worker.run();
+    stack = await startBrowserStack({ onMessage: (body) => messages.push(JSON.parse(body) as Message) });
+    ({ services, api, browser } = stack);
     ({ key: ownerKey } = await seedPrincipal(services.database.db, 'owner'));
-    browser = await launchChromium();
   }, 180_000);
-  afterAll(async () => {
-    await browser?.close();
-    worker?.shutdown();
-    await running;
-    await api?.close();
-    receiver?.close();
-    await services?.close();
-  });
+  afterAll(() => stack?.stop());
 
   it('grants through the button (with the separate sensitive choice): a verifiable receipt; Withdraw on the same link ends it', async () => {
     const subjectId = await insertSubject(services.database.db, services.keyring, {

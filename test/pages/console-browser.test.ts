@@ -1,7 +1,4 @@
 import { randomUUID } from 'node:crypto';
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
-import type { Worker } from '@temporalio/worker';
 import { desc, eq } from 'drizzle-orm';
 import type { Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -9,21 +6,13 @@ import { createObligation } from '../../activities/obligations';
 import { upsertSchedules, viewSchedule } from '../../activities/schedules';
 import { revokeApiKey } from '../../activities/users';
 import { auditLog, backups, restoreTests } from '../../db/schema';
-import { startApi, type RunningApi } from '../../runtime/app-server';
-import { freePort } from '../../runtime/ports';
+import type { RunningApi } from '../../runtime/app-server';
 import { bearer, readJson } from '../helpers/api';
-import {
-  axeViolations,
-  clickButton,
-  launchChromium,
-  newPage,
-  shoot,
-  signIn,
-  skipWithoutChromium,
-} from '../helpers/browser';
+import { axeViolations, clickButton, newPage, shoot, signIn, skipWithoutChromium } from '../helpers/browser';
 import { insertBackupRow } from '../helpers/backup-rows';
 import { pagesOf, seedPolicy, seedStaff, user } from '../helpers/incidents';
-import { createTestServices, createTestWorker, type TestServices } from '../helpers/services';
+import { startBrowserStack, type BrowserStack } from '../helpers/browser-stack';
+import type { TestServices } from '../helpers/services';
 import { waitFor } from '../helpers/wait';
 
 /**
@@ -38,10 +27,8 @@ const LEVEL_WAIT_SECONDS = 20;
 
 let services: TestServices;
 let api: RunningApi;
-let worker: Worker;
-let running: Promise<void>;
-let receiver: Server;
 let browser: Browser;
+let stack: BrowserStack;
 const messages: string[] = [];
 type Staff = Awaited<ReturnType<typeof seedStaff>>;
 let owner: Staff;
@@ -76,35 +63,13 @@ const latestBackup = async () =>
 
 describe.skipIf(SKIP)('the console in headless Chromium', () => {
   beforeAll(async () => {
-    receiver = createServer((req, res) => {
-      let body = '';
-      req.on('data', (chunk: Buffer) => (body += chunk.toString('utf8')));
-      req.on('end', () => {
-        messages.push(body);
-        res.writeHead(200).end();
-      });
-    });
-    await new Promise<void>((resolve) => receiver.listen(0, '127.0.0.1', resolve));
-    const port = await freePort();
-    services = await createTestServices({
-      config: {
-        HOST: '127.0.0.1',
-        PORT: port,
-        CUSTODIAN_PUBLIC_URL: `http://127.0.0.1:${port}`,
-        CUSTODIAN_NOTIFY_CHANNEL: 'webhook',
-        CUSTODIAN_NOTIFY_WEBHOOK_URL: `http://127.0.0.1:${(receiver.address() as AddressInfo).port}/messages`,
-        CUSTODIAN_NOTIFY_WEBHOOK_SECRET: 'a-webhook-secret-of-at-least-32-characters',
-      },
-    });
-    api = await startApi(services);
-    worker = await createTestWorker(services);
-    running = worker.run();
+    stack = await startBrowserStack({ onMessage: (body) => messages.push(body) });
+    ({ services, api, browser } = stack);
     const { db } = services.database;
     owner = await seedStaff(db, services.keyring, 'owner');
     responder = await seedStaff(db, services.keyring, 'responder', 'responder one');
     second = await seedStaff(db, services.keyring, 'responder', 'responder two');
     auditor = await seedStaff(db, services.keyring, 'auditor');
-    browser = await launchChromium();
   }, 180_000);
   afterAll(async () => {
     for (const s of services?.schedules ?? [])
@@ -112,12 +77,7 @@ describe.skipIf(SKIP)('the console in headless Chromium', () => {
         .getHandle(s.scheduleId)
         .delete()
         .catch(() => {});
-    await browser?.close();
-    worker?.shutdown();
-    await running;
-    await api?.close();
-    receiver?.close();
-    await services?.close();
+    await stack?.stop();
   });
 
   it('a responder follows the page’s link, signs in, acknowledges in the console, and the escalation stops', async () => {

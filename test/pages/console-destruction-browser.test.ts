@@ -1,23 +1,14 @@
-import type { Worker } from '@temporalio/worker';
 import { eq } from 'drizzle-orm';
 import type { Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { subjects } from '../../db/schema';
-import { startApi, type RunningApi } from '../../runtime/app-server';
-import { freePort } from '../../runtime/ports';
+import type { RunningApi } from '../../runtime/app-server';
 import { bearer, readJson, seedPrincipal } from '../helpers/api';
 import { seedSubjects } from '../helpers/backups';
-import {
-  axeViolations,
-  clickButton,
-  launchChromium,
-  newPage,
-  shoot,
-  signIn,
-  skipWithoutChromium,
-} from '../helpers/browser';
+import { axeViolations, clickButton, newPage, shoot, signIn, skipWithoutChromium } from '../helpers/browser';
 import { insertSubject } from '../helpers/notifications';
-import { createTestServices, createTestWorker, type TestServices } from '../helpers/services';
+import { startBrowserStack, type BrowserStack } from '../helpers/browser-stack';
+import type { TestServices } from '../helpers/services';
 import { waitFor } from '../helpers/wait';
 
 /**
@@ -30,9 +21,8 @@ const SKIP = skipWithoutChromium('console destruction and request browser tests'
 
 let services: TestServices;
 let api: RunningApi;
-let worker: Worker;
-let running: Promise<void>;
 let browser: Browser;
+let stack: BrowserStack;
 type Principal = Awaited<ReturnType<typeof seedPrincipal>>;
 let owner: Principal;
 let approverA: Principal;
@@ -54,26 +44,14 @@ interface Destruction {
 
 describe.skipIf(SKIP)('console destruction and request pages in headless Chromium', () => {
   beforeAll(async () => {
-    const port = await freePort();
-    services = await createTestServices({
-      config: { HOST: '127.0.0.1', PORT: port, CUSTODIAN_PUBLIC_URL: `http://127.0.0.1:${port}` },
-    });
-    api = await startApi(services);
-    worker = await createTestWorker(services);
-    running = worker.run();
+    stack = await startBrowserStack();
+    ({ services, api, browser } = stack);
     const { db } = services.database;
     owner = await seedPrincipal(db, 'owner', 'records owner');
     approverA = await seedPrincipal(db, 'approver', 'approver A');
     approverB = await seedPrincipal(db, 'approver', 'approver B');
-    browser = await launchChromium();
   }, 180_000);
-  afterAll(async () => {
-    await browser?.close();
-    worker?.shutdown();
-    await running;
-    await api?.close();
-    await services?.close();
-  });
+  afterAll(() => stack?.stop());
 
   it('an approver gives the second approval in the browser and the certificate appears; the requester has no button', async () => {
     const seeded = await seedSubjects(services.database, services.keyring, 4);

@@ -1,26 +1,15 @@
 import { randomUUID } from 'node:crypto';
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
-import type { Worker } from '@temporalio/worker';
 import type { Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { incidentAckToken } from '../../activities/incidents';
 import { insertNewSubjects, newSubject, rawSql } from '../../activities/subject-writer';
 import { defaultCatalog } from '../../domain/catalog';
-import { startApi, type RunningApi } from '../../runtime/app-server';
-import { freePort } from '../../runtime/ports';
+import type { RunningApi } from '../../runtime/app-server';
 import { bearer, readJson, seedPrincipal } from '../helpers/api';
-import {
-  axeViolations,
-  clickButton,
-  launchChromium,
-  newPage,
-  shoot,
-  signIn,
-  skipWithoutChromium,
-} from '../helpers/browser';
+import { axeViolations, clickButton, newPage, shoot, signIn, skipWithoutChromium } from '../helpers/browser';
 import { pagesOf, seedPolicy, seedStaff, user } from '../helpers/incidents';
-import { createTestServices, createTestWorker, type TestServices } from '../helpers/services';
+import { startBrowserStack, type BrowserStack } from '../helpers/browser-stack';
+import type { TestServices } from '../helpers/services';
 import { waitFor } from '../helpers/wait';
 
 /**
@@ -38,10 +27,8 @@ const ID_NUMBER = '990000199001017788';
 
 let services: TestServices;
 let api: RunningApi;
-let worker: Worker;
-let running: Promise<void>;
-let receiver: Server;
 let browser: Browser;
+let stack: BrowserStack;
 const messages: string[] = [];
 
 const audited = async (action: string, targetId: string) =>
@@ -49,39 +36,10 @@ const audited = async (action: string, targetId: string) =>
 
 describe.skipIf(SKIP)('console subjects and the page link in headless Chromium', () => {
   beforeAll(async () => {
-    receiver = createServer((req, res) => {
-      let body = '';
-      req.on('data', (chunk: Buffer) => (body += chunk.toString('utf8')));
-      req.on('end', () => {
-        messages.push(body);
-        res.writeHead(200).end();
-      });
-    });
-    await new Promise<void>((resolve) => receiver.listen(0, '127.0.0.1', resolve));
-    const port = await freePort();
-    services = await createTestServices({
-      config: {
-        HOST: '127.0.0.1',
-        PORT: port,
-        CUSTODIAN_PUBLIC_URL: `http://127.0.0.1:${port}`,
-        CUSTODIAN_NOTIFY_CHANNEL: 'webhook',
-        CUSTODIAN_NOTIFY_WEBHOOK_URL: `http://127.0.0.1:${(receiver.address() as AddressInfo).port}/messages`,
-        CUSTODIAN_NOTIFY_WEBHOOK_SECRET: 'a-webhook-secret-of-at-least-32-characters',
-      },
-    });
-    api = await startApi(services);
-    worker = await createTestWorker(services);
-    running = worker.run();
-    browser = await launchChromium();
+    stack = await startBrowserStack({ onMessage: (body) => messages.push(body) });
+    ({ services, api, browser } = stack);
   }, 180_000);
-  afterAll(async () => {
-    await browser?.close();
-    worker?.shutdown();
-    await running;
-    await api?.close();
-    receiver?.close();
-    await services?.close();
-  });
+  afterAll(() => stack?.stop());
 
   it('an owner finds a subject by phone and sees it masked; a reveal needs a purpose and is audited', async () => {
     const { db } = services.database;
