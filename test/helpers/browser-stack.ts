@@ -4,7 +4,8 @@ import type { Worker } from '@temporalio/worker';
 import type { Browser } from 'playwright-core';
 import { startApi, type RunningApi } from '../../runtime/app-server';
 import { freePort } from '../../runtime/ports';
-import { launchChromium } from './browser';
+import { expect } from 'vitest';
+import { axeViolations, launchChromium, newPage, signIn } from './browser';
 import { createTestServices, createTestWorker, type TestServices } from './services';
 
 /** What a browser test file runs against: a real API server on a port of its own, a worker, and Chromium. */
@@ -71,4 +72,24 @@ export const startBrowserStack = async (o: { onMessage?: (body: string) => void 
     await stop();
     throw err;
   }
+};
+
+/**
+ * Signs in with `key` on the first page (in a session of its own, JavaScript on for axe only), then checks each page
+ * in turn: the `button` it must offer (once), and no serious or critical axe-core violation.
+ */
+export const expectAxeClean = async (
+  browser: Browser,
+  baseUrl: string,
+  key: string,
+  pages: { path: string; button?: string }[],
+): Promise<void> => {
+  const { page, context } = await newPage(browser, { axe: true });
+  for (const [i, p] of pages.entries()) {
+    await page.goto(`${baseUrl}${p.path}`);
+    if (i === 0) await signIn(page, key);
+    if (p.button) expect(await page.getByRole('button', { name: p.button }).count(), p.path).toBe(1);
+    expect(await axeViolations(page), p.path).toEqual([]);
+  }
+  await context.close();
 };

@@ -11,7 +11,7 @@ import { bearer, readJson } from '../helpers/api';
 import { axeViolations, clickButton, newPage, shoot, signIn, skipWithoutChromium } from '../helpers/browser';
 import { insertBackupRow } from '../helpers/backup-rows';
 import { pagesOf, seedPolicy, seedStaff, user } from '../helpers/incidents';
-import { startBrowserStack, type BrowserStack } from '../helpers/browser-stack';
+import { expectAxeClean, startBrowserStack, type BrowserStack } from '../helpers/browser-stack';
 import type { TestServices } from '../helpers/services';
 import { waitFor } from '../helpers/wait';
 
@@ -139,12 +139,7 @@ describe.skipIf(SKIP)('the console in headless Chromium', () => {
     expect(await page.textContent('#timeline-list')).not.toContain('forged');
 
     // The responder's page, with every form it offers, passes axe too (a second session of the same key).
-    const checked = await openPage({ axe: true });
-    await checked.page.goto(`${api.url}/console/incidents/${id}`);
-    await signIn(checked.page, responder.key);
-    expect(await checked.page.getByRole('button', { name: 'Resolve' }).count()).toBe(1);
-    expect(await axeViolations(checked.page)).toEqual([]);
-    await checked.context.close();
+    await expectAxeClean(browser, api.url, responder.key, [{ path: `/console/incidents/${id}`, button: 'Resolve' }]);
 
     // Revoking the key ends the session at once.
     await revokeApiKey(db, responder.keyId, { actor: 'test:revoke' });

@@ -6,9 +6,9 @@ import { insertNewSubjects, newSubject, rawSql } from '../../activities/subject-
 import { defaultCatalog } from '../../domain/catalog';
 import type { RunningApi } from '../../runtime/app-server';
 import { bearer, readJson, seedPrincipal } from '../helpers/api';
-import { axeViolations, clickButton, newPage, shoot, signIn, skipWithoutChromium } from '../helpers/browser';
+import { clickButton, newPage, shoot, signIn, skipWithoutChromium } from '../helpers/browser';
 import { pagesOf, seedPolicy, seedStaff, user } from '../helpers/incidents';
-import { startBrowserStack, type BrowserStack } from '../helpers/browser-stack';
+import { expectAxeClean, startBrowserStack, type BrowserStack } from '../helpers/browser-stack';
 import type { TestServices } from '../helpers/services';
 import { waitFor } from '../helpers/wait';
 
@@ -96,13 +96,10 @@ describe.skipIf(SKIP)('console subjects and the page link in headless Chromium',
     await context.close();
 
     // Both pages pass axe (a session of its own, JavaScript on for axe only).
-    const checked = await newPage(browser, { axe: true });
-    await checked.page.goto(`${api.url}/console/subjects`);
-    await signIn(checked.page, owner.key);
-    expect(await axeViolations(checked.page)).toEqual([]);
-    await checked.page.goto(`${api.url}/console/subjects/${subjectId}`);
-    expect(await axeViolations(checked.page)).toEqual([]);
-    await checked.context.close();
+    await expectAxeClean(browser, api.url, owner.key, [
+      { path: '/console/subjects' },
+      { path: `/console/subjects/${subjectId}` },
+    ]);
   }, 120_000);
 
   it('a responder follows the page’s link, lands signed in on the incident, acknowledges; the link works once', async () => {
@@ -160,15 +157,10 @@ describe.skipIf(SKIP)('console subjects and the page link in headless Chromium',
     expect(csp).toEqual([]);
 
     // The incident page with its grade and breach-notice forms (a key session) passes axe, in Chinese too.
-    const checked = await newPage(browser, { axe: true });
-    await checked.page.goto(`${api.url}/console/incidents/${id}`);
-    await signIn(checked.page, responder.key);
-    expect(await checked.page.getByRole('button', { name: 'Send breach notices' }).count()).toBe(1);
-    expect(await axeViolations(checked.page)).toEqual([]);
-    await checked.page.goto(`${api.url}/console/incidents/${id}?lang=zh-CN`);
-    expect(await checked.page.getByRole('button', { name: '确认分级' }).count()).toBe(1);
-    expect(await axeViolations(checked.page)).toEqual([]);
-    await checked.context.close();
+    await expectAxeClean(browser, api.url, responder.key, [
+      { path: `/console/incidents/${id}`, button: 'Send breach notices' },
+      { path: `/console/incidents/${id}?lang=zh-CN`, button: '确认分级' },
+    ]);
 
     // The escalation stopped: past the moment level 2 would have been paged, only level 1 was.
     expect(ackedAt).toBeLessThan(firstPage!.pagedAt.getTime() + LEVEL_WAIT_SECONDS * 1000);
