@@ -1,5 +1,4 @@
 import { randomUUID } from 'node:crypto';
-import type { Worker } from '@temporalio/worker';
 import { and, eq } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { verifyAuditChain } from '../../activities/audit-verify';
@@ -19,7 +18,8 @@ import { defaultCatalog } from '../../domain/catalog';
 import { requestWorkflowId } from '../../domain/ids';
 import { bearer, readJson, type Problem } from '../helpers/api';
 import { seedStaff } from '../helpers/incidents';
-import { createTestApp, createTestWorker, type TestApp } from '../helpers/services';
+import { startTestApp } from '../helpers/running-app';
+import type { TestApp } from '../helpers/services';
 import { waitFor } from '../helpers/wait';
 
 interface Detail {
@@ -43,8 +43,7 @@ interface SubjectRead {
 }
 
 let api: TestApp;
-let worker: Worker;
-let running: Promise<void>;
+let stop: () => Promise<void>;
 let owner: Awaited<ReturnType<typeof seedStaff>>;
 
 /** The personal values the test puts in: none may appear in histories, logs or audit details. */
@@ -85,16 +84,10 @@ const seedSubject = async (o: { jurisdiction?: string; legalHold?: boolean; rete
 };
 
 beforeAll(async () => {
-  api = await createTestApp();
-  worker = await createTestWorker(api);
-  running = worker.run();
+  ({ api, stop } = await startTestApp());
   owner = await seedStaff(api.database.db, api.keyring, 'owner');
 }, 120_000);
-afterAll(async () => {
-  worker?.shutdown();
-  await running;
-  await api?.close();
-});
+afterAll(() => stop?.());
 
 const VERIFIED = { method: 'in-person-id', reference: 'ID card checked at branch 12' };
 const file = async (body: Record<string, unknown>, expected = 202) => {

@@ -1,4 +1,3 @@
-import type { Worker } from '@temporalio/worker';
 import { eq } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { listAudit } from '../../activities/audit';
@@ -6,7 +5,8 @@ import { upsertSchedules, type ScheduleView } from '../../activities/schedules';
 import { kekVersions, keyRotations, qualityReports, subjectKeys } from '../../db/schema';
 import { bearer, readJson, seedPrincipal } from '../helpers/api';
 import { insertSubjects } from '../helpers/campaign-subjects';
-import { createTestApp, createTestWorker, type TestApp } from '../helpers/services';
+import { startTestApp } from '../helpers/running-app';
+import type { TestApp } from '../helpers/services';
 import { waitFor } from '../helpers/wait';
 
 interface ScheduleRun {
@@ -19,14 +19,11 @@ type Schedule = Omit<ScheduleView, 'lastRun'> & { lastRun: ScheduleRun | null };
 /** Schedules triggered here; backup, freshness, backup retention and obligations are in their own tests. */
 const MINE = ['quality-check', 'key-rotation', 'restore-drill', 'retention-sweep', 'access-review'];
 let api: TestApp;
-let worker: Worker;
-let running: Promise<void>;
+let stop: () => Promise<void>;
 let adminKey: string;
 
 beforeAll(async () => {
-  api = await createTestApp();
-  worker = await createTestWorker(api);
-  running = worker.run();
+  ({ api, stop } = await startTestApp({ deleteSchedules: true }));
   ({ key: adminKey } = await seedPrincipal(api.database.db, 'admin'));
   await upsertSchedules(
     { client: api.temporal, db: api.database.db },
@@ -34,16 +31,7 @@ beforeAll(async () => {
   );
 }, 120_000);
 
-afterAll(async () => {
-  for (const s of api?.schedules ?? [])
-    await api.temporal.schedule
-      .getHandle(s.scheduleId)
-      .delete()
-      .catch(() => {});
-  worker?.shutdown();
-  await running;
-  await api?.close();
-});
+afterAll(() => stop?.());
 
 const one = async (id: string) => {
   const res = await api.app.request('/v1/schedules', { headers: bearer(adminKey) });

@@ -1,7 +1,6 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { Worker } from '@temporalio/worker';
 import { and, eq } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { listAudit } from '../../activities/audit';
@@ -9,7 +8,8 @@ import { upsertSchedules, type ScheduleView } from '../../activities/schedules';
 import { alerts, backups } from '../../db/schema';
 import { SCHEDULES } from '../../domain/schedules';
 import { bearer, readJson, seedPrincipal, type Problem } from '../helpers/api';
-import { createTestApp, createTestWorker, type TestApp } from '../helpers/services';
+import { startTestApp } from '../helpers/running-app';
+import type { TestApp } from '../helpers/services';
 import { waitFor } from '../helpers/wait';
 
 interface ScheduleRun {
@@ -22,30 +22,20 @@ interface ScheduleRun {
 type Schedule = Omit<ScheduleView, 'lastRun'> & { lastRun: ScheduleRun | null };
 
 let api: TestApp;
-let worker: Worker;
-let running: Promise<void>;
+let stop: () => Promise<void>;
 let adminKey: string;
 let adminId: string;
 let ownerKey: string;
 const dir = mkdtempSync(join(tmpdir(), 'custodian-schedules-api-'));
 
 beforeAll(async () => {
-  api = await createTestApp({ config: { BACKUP_DIR: dir } });
-  worker = await createTestWorker(api);
-  running = worker.run();
+  ({ api, stop } = await startTestApp({ config: { BACKUP_DIR: dir }, deleteSchedules: true }));
   ({ key: adminKey, userId: adminId } = await seedPrincipal(api.database.db, 'admin'));
   ({ key: ownerKey } = await seedPrincipal(api.database.db, 'owner'));
 }, 120_000);
 
 afterAll(async () => {
-  for (const s of api?.schedules ?? [])
-    await api.temporal.schedule
-      .getHandle(s.scheduleId)
-      .delete()
-      .catch(() => {});
-  worker?.shutdown();
-  await running;
-  await api?.close();
+  await stop?.();
   rmSync(dir, { recursive: true, force: true });
 });
 

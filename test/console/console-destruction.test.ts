@@ -1,17 +1,16 @@
-import type { Worker } from '@temporalio/worker';
 import { eq } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { auditLog, subjects } from '../../db/schema';
 import { bearer, readJson, seedPrincipal } from '../helpers/api';
 import { seedSubjects } from '../helpers/backups';
-import { createTestApp, createTestWorker, type TestApp } from '../helpers/services';
+import { startTestApp } from '../helpers/running-app';
+import type { TestApp } from '../helpers/services';
 import { waitFor } from '../helpers/wait';
 import { request, signIn } from './session';
 
 /** The Destruction pages through app.request: roles, CSRF, the requester's forged POST, actions taking effect. */
 let api: TestApp;
-let worker: Worker;
-let running: Promise<void>;
+let stop: () => Promise<void>;
 type Principal = Awaited<ReturnType<typeof seedPrincipal>>;
 let owner: Principal;
 let approverA: Principal;
@@ -20,9 +19,7 @@ let auditor: Principal;
 let responder: Principal;
 
 beforeAll(async () => {
-  api = await createTestApp();
-  worker = await createTestWorker(api);
-  running = worker.run();
+  ({ api, stop } = await startTestApp());
   const { db } = api.database;
   owner = await seedPrincipal(db, 'owner');
   approverA = await seedPrincipal(db, 'approver', 'approver A');
@@ -30,11 +27,7 @@ beforeAll(async () => {
   auditor = await seedPrincipal(db, 'auditor');
   responder = await seedPrincipal(db, 'responder');
 }, 120_000);
-afterAll(async () => {
-  worker?.shutdown();
-  await running;
-  await api?.close();
-});
+afterAll(() => stop?.());
 
 interface Destruction {
   status: string;

@@ -1,25 +1,18 @@
-import type { Worker } from '@temporalio/worker';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { bearer, readJson } from '../helpers/api';
 import { pagesOf, seedPolicy, seedStaff, user } from '../helpers/incidents';
-import { createTestApp, createTestWorker, type TestApp } from '../helpers/services';
+import { startTestApp } from '../helpers/running-app';
+import type { TestApp } from '../helpers/services';
 import { waitFor } from '../helpers/wait';
 import { request, signIn } from './session';
 
 /** An incident worked from open to closed through the console's forms, the same actions as the API. */
 let api: TestApp;
-let worker: Worker;
-let running: Promise<void>;
+let stop: () => Promise<void>;
 beforeAll(async () => {
-  api = await createTestApp();
-  worker = await createTestWorker(api);
-  running = worker.run();
+  ({ api, stop } = await startTestApp());
 }, 120_000);
-afterAll(async () => {
-  worker?.shutdown();
-  await running;
-  await api?.close();
-});
+afterAll(() => stop?.());
 
 interface Incident {
   status: string;

@@ -3,7 +3,6 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { Worker } from '@temporalio/worker';
 import { and, eq } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { backupObjectKey } from '../../activities/backup-storage';
@@ -13,7 +12,8 @@ import { auditLog, obligationCompletions } from '../../db/schema';
 import { backupWorkflowId, restoreTestWorkflowId } from '../../domain/ids';
 import { backup, restoreTest } from '../../workflows';
 import { seedPrincipal } from '../helpers/api';
-import { createTestApp, createTestWorker, type TestApp } from '../helpers/services';
+import { startTestApp } from '../helpers/running-app';
+import type { TestApp } from '../helpers/services';
 import { waitFor } from '../helpers/wait';
 import { hidden, request, signIn } from './session';
 
@@ -23,25 +23,15 @@ import { hidden, request, signIn } from './session';
  * workflows wrote, through the API's own functions.
  */
 let api: TestApp;
-let worker: Worker;
-let running: Promise<void>;
+let stop: () => Promise<void>;
 const dir = mkdtempSync(join(tmpdir(), 'custodian-console-evidence-'));
 const DAY = 86_400_000;
 
 beforeAll(async () => {
-  api = await createTestApp({ config: { BACKUP_DIR: dir } });
-  worker = await createTestWorker(api);
-  running = worker.run();
+  ({ api, stop } = await startTestApp({ config: { BACKUP_DIR: dir }, deleteSchedules: true }));
 }, 120_000);
 afterAll(async () => {
-  for (const s of api?.schedules ?? [])
-    await api.temporal.schedule
-      .getHandle(s.scheduleId)
-      .delete()
-      .catch(() => {});
-  worker?.shutdown();
-  await running;
-  await api?.close();
+  await stop?.();
   rmSync(dir, { recursive: true, force: true });
 });
 

@@ -1,4 +1,3 @@
-import type { Worker } from '@temporalio/worker';
 import { eq } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { incidentAckToken } from '../../activities/incidents';
@@ -7,7 +6,8 @@ import { users } from '../../db/schema';
 import { bearer, readJson } from '../helpers/api';
 import { insertSubjects } from '../helpers/campaign-subjects';
 import { pagesOf, seedPolicy, seedStaff, user } from '../helpers/incidents';
-import { createTestApp, createTestWorker, type TestApp } from '../helpers/services';
+import { startTestApp } from '../helpers/running-app';
+import type { TestApp } from '../helpers/services';
 import { waitFor } from '../helpers/wait';
 import { hidden, request, signIn, type Jar } from './session';
 
@@ -16,22 +16,15 @@ import { hidden, request, signIn, type Jar } from './session';
  * POST after a confirm page); the incident page's CN grade and breach-notice forms go through the API's functions.
  */
 let api: TestApp;
-let worker: Worker;
-let running: Promise<void>;
+let stop: () => Promise<void>;
 type Staff = Awaited<ReturnType<typeof seedStaff>>;
 let owner: Staff;
 
 beforeAll(async () => {
-  api = await createTestApp();
-  worker = await createTestWorker(api);
-  running = worker.run();
+  ({ api, stop } = await startTestApp());
   owner = await seedStaff(api.database.db, api.keyring, 'owner');
 }, 120_000);
-afterAll(async () => {
-  worker?.shutdown();
-  await running;
-  await api?.close();
-});
+afterAll(() => stop?.());
 
 interface Incident {
   status: string;

@@ -5,6 +5,7 @@ import { auditLog, restoreTests } from '../../db/schema';
 import { restoreTestWorkflowId } from '../../domain/ids';
 import { seedPrincipal } from '../helpers/api';
 import { insertBackupRow } from '../helpers/backup-rows';
+import { deleteTestSchedules } from '../helpers/running-app';
 import { createTestApp, type TestApp } from '../helpers/services';
 import { waitFor } from '../helpers/wait';
 import { hidden, request, signIn } from './session';
@@ -15,11 +16,7 @@ beforeAll(async () => {
   api = await createTestApp();
 }, 120_000);
 afterAll(async () => {
-  for (const s of api?.schedules ?? [])
-    await api.temporal.schedule
-      .getHandle(s.scheduleId)
-      .delete()
-      .catch(() => {});
+  await deleteTestSchedules(api);
   await api?.close();
 });
 

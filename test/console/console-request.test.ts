@@ -1,36 +1,29 @@
-import type { Worker } from '@temporalio/worker';
 import { and, eq } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { auditLog, subjects } from '../../db/schema';
 import { bearer, readJson, seedPrincipal } from '../helpers/api';
 import { insertSubject } from '../helpers/notifications';
-import { createTestApp, createTestWorker, type TestApp } from '../helpers/services';
+import { startTestApp } from '../helpers/running-app';
+import type { TestApp } from '../helpers/services';
 import { waitFor } from '../helpers/wait';
 import { request, signIn } from './session';
 
 /** The Request pages through app.request: roles, CSRF, and each form taking effect through the API's own actions. */
 let api: TestApp;
-let worker: Worker;
-let running: Promise<void>;
+let stop: () => Promise<void>;
 type Principal = Awaited<ReturnType<typeof seedPrincipal>>;
 let owner: Principal;
 let auditor: Principal;
 let approver: Principal;
 
 beforeAll(async () => {
-  api = await createTestApp();
-  worker = await createTestWorker(api);
-  running = worker.run();
+  ({ api, stop } = await startTestApp());
   const { db } = api.database;
   owner = await seedPrincipal(db, 'owner');
   auditor = await seedPrincipal(db, 'auditor');
   approver = await seedPrincipal(db, 'approver');
 }, 120_000);
-afterAll(async () => {
-  worker?.shutdown();
-  await running;
-  await api?.close();
-});
+afterAll(() => stop?.());
 
 interface Detail {
   status: string;
