@@ -4,11 +4,12 @@ import { and, asc, eq, like } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { verifyAuditChain } from '../../activities/audit-verify';
 import { newSubject } from '../../activities/subject-writer';
-import { auditLog, notifications, subjectFields, subjectKeys, subjects } from '../../db/schema';
+import { auditLog, notifications } from '../../db/schema';
 import { defaultCatalog } from '../../domain/catalog';
 import { accessReviewWorkflowId } from '../../domain/ids';
 import { bearer, readJson, type Problem } from '../helpers/api';
 import { seedStaff } from '../helpers/incidents';
+import { insertNewSubject } from '../helpers/notifications';
 import { createTestApp, createTestWorker, type TestApp } from '../helpers/services';
 import { waitFor } from '../helpers/wait';
 
@@ -66,12 +67,7 @@ beforeAll(async () => {
       ['creditScore', SCORE],
     ]),
   );
-  subjectId = created.subject.id;
-  await db.insert(subjects).values(created.subject);
-  await db
-    .insert(subjectKeys)
-    .values({ subjectId, keyVersion: 1, kekVersion: created.kekVersion, wrappedKey: created.wrappedKey });
-  await db.insert(subjectFields).values(created.fields.map((f) => ({ ...f, subjectId })));
+  subjectId = await insertNewSubject(db, created);
 }, 120_000);
 afterAll(async () => {
   worker?.shutdown();

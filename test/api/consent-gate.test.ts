@@ -3,10 +3,10 @@ import type { Worker } from '@temporalio/worker';
 import { and, eq } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { newSubject } from '../../activities/subject-writer';
-import { auditLog, consents, purposeRestrictions, subjectFields, subjectKeys, subjects } from '../../db/schema';
+import { auditLog, consents, purposeRestrictions } from '../../db/schema';
 import { Catalog, CatalogOverride, defaultCatalog, mergeCatalog } from '../../domain/catalog';
 import { bearer, grantSensitiveReveal, readJson, seedPrincipal, type Problem } from '../helpers/api';
-import { insertNotice } from '../helpers/notifications';
+import { insertNewSubject, insertNotice } from '../helpers/notifications';
 import { createTestApp, createTestWorker, type TestApp } from '../helpers/services';
 import { waitFor } from '../helpers/wait';
 
@@ -75,14 +75,7 @@ const insertSubject = async (): Promise<string> => {
       ['segment', 'retail'],
     ]),
   );
-  const id = created.subject.id;
-  const { db } = api.database;
-  await db.insert(subjects).values(created.subject);
-  await db
-    .insert(subjectKeys)
-    .values({ subjectId: id, keyVersion: 1, kekVersion: created.kekVersion, wrappedKey: created.wrappedKey });
-  await db.insert(subjectFields).values(created.fields.map((f) => ({ ...f, subjectId: id })));
-  return id;
+  return insertNewSubject(api.database.db, created);
 };
 
 /** A consents row as the workflow's activities leave it, written directly to reach each state. */

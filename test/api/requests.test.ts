@@ -4,20 +4,12 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { verifyAuditChain } from '../../activities/audit-verify';
 import { openPasswordExport, type SealedExportFile } from '../../activities/export-crypto';
 import { newSubject } from '../../activities/subject-writer';
-import {
-  auditLog,
-  destructions,
-  notifications,
-  requestExports,
-  requestTexts,
-  subjectFields,
-  subjectKeys,
-  subjects,
-} from '../../db/schema';
+import { auditLog, destructions, notifications, requestExports, requestTexts } from '../../db/schema';
 import { defaultCatalog } from '../../domain/catalog';
 import { requestWorkflowId } from '../../domain/ids';
 import { bearer, readJson, type Problem } from '../helpers/api';
 import { seedStaff } from '../helpers/incidents';
+import { insertNewSubject } from '../helpers/notifications';
 import { startTestApp } from '../helpers/running-app';
 import type { TestApp } from '../helpers/services';
 import { waitFor } from '../helpers/wait';
@@ -71,15 +63,7 @@ const seedSubject = async (o: { jurisdiction?: string; legalHold?: boolean; rete
     },
     values,
   );
-  const db = api.database.db;
-  await db.insert(subjects).values({ ...created.subject, legalHold: o.legalHold ?? false });
-  await db.insert(subjectKeys).values({
-    subjectId: created.subject.id,
-    keyVersion: 1,
-    kekVersion: created.kekVersion,
-    wrappedKey: created.wrappedKey,
-  });
-  await db.insert(subjectFields).values(created.fields.map((f) => ({ ...f, subjectId: created.subject.id })));
+  await insertNewSubject(api.database.db, created, { legalHold: o.legalHold ?? false });
   return { id: created.subject.id, externalRef: created.subject.externalRef, values };
 };
 

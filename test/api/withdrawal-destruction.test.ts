@@ -5,12 +5,12 @@ import { and, eq, sql } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createActivities } from '../../activities';
 import { withdrawalDestructionId } from '../../activities/withdrawal-destruction';
-import { auditLog, destructions, subjectFields, subjectKeys, subjects } from '../../db/schema';
+import { auditLog, destructions, subjects } from '../../db/schema';
 import { defaultCatalog, mergeCatalog } from '../../domain/catalog';
 import { consentWorkflowId, destructionWorkflowId } from '../../domain/ids';
 import { newSubject } from '../../activities/subject-writer';
 import { bearer, readJson, seedPrincipal } from '../helpers/api';
-import { insertNotice } from '../helpers/notifications';
+import { insertNewSubject, insertNotice } from '../helpers/notifications';
 import { createTestApp, createTestWorker, type TestApp } from '../helpers/services';
 import { waitFor } from '../helpers/wait';
 
@@ -71,14 +71,7 @@ const insertSubject = async (values: Record<string, string>) => {
     { externalRef: `ext-${randomUUID()}`, jurisdiction: 'CN', locale: 'zh-CN', fields: {} },
     new Map(Object.entries(values)),
   );
-  const db = api.database.db;
-  const id = created.subject.id;
-  await db.insert(subjects).values(created.subject);
-  await db
-    .insert(subjectKeys)
-    .values({ subjectId: id, keyVersion: 1, kekVersion: created.kekVersion, wrappedKey: created.wrappedKey });
-  await db.insert(subjectFields).values(created.fields.map((f) => ({ ...f, subjectId: id })));
-  return id;
+  return insertNewSubject(api.database.db, created);
 };
 
 /** A consent requested, granted and withdrawn through the API; the withdrawal's answer is 200. */

@@ -1,9 +1,24 @@
 import { randomUUID } from 'node:crypto';
-import { newSubject } from '../../activities/subject-writer';
+import { newSubject, type NewSubject } from '../../activities/subject-writer';
 import type { Db } from '../../db/client';
 import { notices, subjectFields, subjectKeys, subjects } from '../../db/schema';
 import { defaultCatalog } from '../../domain/catalog';
 import type { Keyring } from '../../runtime/keyring';
+
+/** A subject made by `newSubject`, written as the import writes one: its row, its data key, its fields. */
+export const insertNewSubject = async (
+  db: Db,
+  created: NewSubject,
+  row: { legalHold?: boolean } = {},
+): Promise<string> => {
+  const id = created.subject.id;
+  await db.insert(subjects).values({ ...created.subject, ...row });
+  await db
+    .insert(subjectKeys)
+    .values({ subjectId: id, keyVersion: 1, kekVersion: created.kekVersion, wrappedKey: created.wrappedKey });
+  await db.insert(subjectFields).values(created.fields.map((f) => ({ ...f, subjectId: id })));
+  return id;
+};
 
 /** A subject with its email encrypted under its own data key, written as the import writes one. */
 export const insertSubject = async (
@@ -19,13 +34,7 @@ export const insertSubject = async (
     { externalRef: `ext-${randomUUID()}`, jurisdiction: 'CN', locale: o.locale, fields: {} },
     values,
   );
-  const id = created.subject.id;
-  await db.insert(subjects).values(created.subject);
-  await db
-    .insert(subjectKeys)
-    .values({ subjectId: id, keyVersion: 1, kekVersion: created.kekVersion, wrappedKey: created.wrappedKey });
-  await db.insert(subjectFields).values(created.fields.map((f) => ({ ...f, subjectId: id })));
-  return id;
+  return insertNewSubject(db, created);
 };
 
 export const NOTICE_TEXTS = {
