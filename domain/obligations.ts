@@ -142,6 +142,25 @@ export const obligationStatus = (o: { nextDueAt: Date; remindBeforeMs: number },
       ? 'due-soon'
       : 'scheduled';
 
+/** What names an obligation wherever it is shown (the API's view, the console's rows): the rule, the owner, how often. */
+export interface ObligationSummary {
+  id: string;
+  key: string;
+  title: string;
+  source: string;
+  ownerId: string | null;
+  recurrenceMonths: number;
+}
+
+export const obligationSummary = (o: ObligationSummary): ObligationSummary => ({
+  id: o.id,
+  key: o.key,
+  title: o.title,
+  source: o.source,
+  ownerId: o.ownerId,
+  recurrenceMonths: o.recurrenceMonths,
+});
+
 export interface ObligationCheckInput {
   checkId: string;
   requestedBy: string;

@@ -10,7 +10,13 @@ import {
   type ObligationCompletionRow,
 } from '../../activities/obligations';
 import type { Db } from '../../db/client';
-import { ObligationCompletion, obligationStatus, type ObligationStatus } from '../../domain/obligations';
+import {
+  ObligationCompletion,
+  obligationStatus,
+  obligationSummary,
+  type ObligationStatus,
+  type ObligationSummary,
+} from '../../domain/obligations';
 import type { Services } from '../../runtime/services';
 import { actorOf } from '../auth';
 import { can } from './capabilities';
@@ -24,13 +30,7 @@ import { DataTable } from './table';
 const Uuid = z.uuid().transform((id) => id.toLowerCase());
 const optional = (v: string | undefined) => (v === undefined || v.trim() === '' ? undefined : v);
 
-export interface ObligationRow {
-  id: string;
-  key: string;
-  title: string;
-  source: string;
-  ownerId: string | null;
-  recurrenceMonths: number;
+export interface ObligationRow extends ObligationSummary {
   nextDueAt: Date;
   status: ObligationStatus;
   /** Until the due date as of the page's read; negative when overdue. */
@@ -39,12 +39,7 @@ export interface ObligationRow {
 }
 
 const rowOf = (o: Obligation, now: Date): ObligationRow => ({
-  id: o.id,
-  key: o.key,
-  title: o.title,
-  source: o.source,
-  ownerId: o.ownerId,
-  recurrenceMonths: o.recurrenceMonths,
+  ...obligationSummary(o),
   nextDueAt: o.nextDueAt,
   status: obligationStatus(o, now),
   timeLeftMs: o.nextDueAt.getTime() - now.getTime(),

@@ -10,7 +10,13 @@ import {
   type ObligationCompletionRow,
 } from '../../activities/obligations';
 import { DomainError } from '../../domain/errors';
-import { ObligationCompletion, ObligationPatch, ObligationRequest, obligationStatus } from '../../domain/obligations';
+import {
+  ObligationCompletion,
+  ObligationPatch,
+  ObligationRequest,
+  obligationStatus,
+  obligationSummary,
+} from '../../domain/obligations';
 import type { Services } from '../../runtime/services';
 import { actorOf, defineRoute, endpoint, jsonResponse, v1Resource } from '../auth';
 import { ApiError, problemResponse } from '../errors';
@@ -47,12 +53,7 @@ const ObligationView = z
   .openapi('Obligation');
 
 const view = (o: Obligation, now: Date) => ({
-  id: o.id,
-  key: o.key,
-  title: o.title,
-  source: o.source,
-  ownerId: o.ownerId,
-  recurrenceMonths: o.recurrenceMonths,
+  ...obligationSummary(o),
   nextDueAt: o.nextDueAt.toISOString(),
   remindBeforeMs: o.remindBeforeMs,
   status: obligationStatus(o, now),
