@@ -15,6 +15,7 @@ import { formatDate, formatDuration } from './format';
 import type { ConsoleEnv } from './index';
 import { Csrf, Flash, Layout, type View } from './layout';
 import type { ConsoleKit } from './subject-pages';
+import { PostForm } from './forms';
 import { DataTable } from './table';
 
 type Detail = NonNullable<Awaited<ReturnType<typeof destructionDetail>>>;
@@ -264,14 +265,10 @@ const DetailPage: FC<{
             </p>
           ) : null}
           {mayCancel ? (
-            <form method="post" action={`/console/destructions/${d.id}/cancel`}>
-              <Csrf v={v} />
+            <PostForm v={v} action={`/console/destructions/${d.id}/cancel`} submit={t.cancel}>
               <label for="cancel-reason">{t.cancelReason}</label>
               <textarea id="cancel-reason" name="reason" required minlength={3} maxlength={2000} />
-              <p>
-                <button type="submit">{t.cancel}</button>
-              </p>
-            </form>
+            </PostForm>
           ) : null}
         </section>
       ) : null}

@@ -22,9 +22,10 @@ import { actorOf } from '../auth';
 import { can } from './capabilities';
 import { formatDate, formatDuration } from './format';
 import type { ConsoleEnv } from './index';
-import { Csrf, Flash, Layout, type View } from './layout';
+import { Flash, Layout, type View } from './layout';
 import { OBLIGATION_TEXT } from './obligation-text';
 import type { ConsoleKit } from './subject-pages';
+import { PostForm } from './forms';
 import { DataTable } from './table';
 
 const Uuid = z.uuid().transform((id) => id.toLowerCase());
@@ -185,8 +186,7 @@ const DetailPage: FC<{
       <section aria-labelledby="complete">
         <h2 id="complete">{t.complete}</h2>
         {mayComplete ? (
-          <form method="post" action={`/console/obligations/${o.id}/complete`}>
-            <Csrf v={v} />
+          <PostForm v={v} action={`/console/obligations/${o.id}/complete`} submit={t.complete} primary>
             <input type="hidden" name="dueAt" value={o.nextDueAt.toISOString()} />
             <p>{t.completeHelp}</p>
             <label for="evidence-note">{t.note}</label>
@@ -200,12 +200,7 @@ const DetailPage: FC<{
               maxlength={64}
               pattern="[0-9a-fA-F]{64}"
             />
-            <p>
-              <button class="primary" type="submit">
-                {t.complete}
-              </button>
-            </p>
-          </form>
+          </PostForm>
         ) : (
           <p>{t.auditorNote}</p>
         )}

@@ -14,6 +14,7 @@ import { TodayRequests } from './request-pages';
 import { TodayObligations } from './obligation-pages';
 import { RestoreTestDifferences, RunEvidence } from './evidence';
 import { OBLIGATION_TEXT } from './obligation-text';
+import { PostForm } from './forms';
 import { DataTable } from './table';
 
 export const ProblemPage: FC<{ v: View; text: string }> = ({ v, text }) => (
@@ -237,8 +238,7 @@ export const IncidentPage: FC<{ v: View; d: Incident; flash?: string; problem?: 
             </form>
           ) : null}
           {can(role, 'statusIncident') && !resolved ? (
-            <form method="post" action={`/console/incidents/${d.id}/status`}>
-              <Csrf v={v} />
+            <PostForm v={v} action={`/console/incidents/${d.id}/status`} submit={t.setStatus}>
               <label for="status">{t.status}</label>
               <select id="status" name="status">
                 {WORK_STATUSES.map((s) => (
@@ -247,24 +247,16 @@ export const IncidentPage: FC<{ v: View; d: Incident; flash?: string; problem?: 
               </select>
               <label for="status-note">{t.noteOptional}</label>
               <textarea id="status-note" name="note" maxlength={20000} />
-              <p>
-                <button type="submit">{t.setStatus}</button>
-              </p>
-            </form>
+            </PostForm>
           ) : null}
           {can(role, 'noteIncident') && !resolved ? (
-            <form method="post" action={`/console/incidents/${d.id}/notes`}>
-              <Csrf v={v} />
+            <PostForm v={v} action={`/console/incidents/${d.id}/notes`} submit={t.addNote}>
               <label for="note">{t.note}</label>
               <textarea id="note" name="text" required maxlength={20000} />
-              <p>
-                <button type="submit">{t.addNote}</button>
-              </p>
-            </form>
+            </PostForm>
           ) : null}
           {can(role, 'gradeIncident') && d.grade.suggested ? (
-            <form method="post" action={`/console/incidents/${d.id}/grade`}>
-              <Csrf v={v} />
+            <PostForm v={v} action={`/console/incidents/${d.id}/grade`} submit={t.confirmGrade}>
               <label for="grade-choice">{t.grade}</label>
               <select id="grade-choice" name="grade">
                 {CN_GRADES.map((g) => (
@@ -273,14 +265,10 @@ export const IncidentPage: FC<{ v: View; d: Incident; flash?: string; problem?: 
                   </option>
                 ))}
               </select>
-              <p>
-                <button type="submit">{t.confirmGrade}</button>
-              </p>
-            </form>
+            </PostForm>
           ) : null}
           {can(role, 'regulatorIncident') && !resolved && owed.length > 0 ? (
-            <form method="post" action={`/console/incidents/${d.id}/regulator-notifications`}>
-              <Csrf v={v} />
+            <PostForm v={v} action={`/console/incidents/${d.id}/regulator-notifications`} submit={t.recordNotification}>
               <h3>{t.regulator}</h3>
               <label for="deadline">{t.deadline}</label>
               <select id="deadline" name="deadline">
@@ -296,24 +284,16 @@ export const IncidentPage: FC<{ v: View; d: Incident; flash?: string; problem?: 
               <input id="reference" name="reference" required maxlength={200} />
               <label for="reasons">{t.reasonsForDelay}</label>
               <textarea id="reasons" name="reasonsForDelay" maxlength={20000} />
-              <p>
-                <button type="submit">{t.recordNotification}</button>
-              </p>
-            </form>
+            </PostForm>
           ) : null}
           {can(role, 'resolveIncident') && !resolved ? (
-            <form method="post" action={`/console/incidents/${d.id}/resolve`}>
-              <Csrf v={v} />
+            <PostForm v={v} action={`/console/incidents/${d.id}/resolve`} submit={t.resolve}>
               <label for="summary">{t.summary}</label>
               <textarea id="summary" name="summary" required minlength={3} maxlength={20000} />
-              <p>
-                <button type="submit">{t.resolve}</button>
-              </p>
-            </form>
+            </PostForm>
           ) : null}
           {can(role, 'postmortemIncident') && resolved ? (
-            <form method="post" action={`/console/incidents/${d.id}/postmortem`}>
-              <Csrf v={v} />
+            <PostForm v={v} action={`/console/incidents/${d.id}/postmortem`} submit={t.recordPostmortem}>
               <h3>{t.postmortem}</h3>
               <label for="impact">{t.impact}</label>
               <textarea id="impact" name="impact" required maxlength={50000} />
@@ -323,10 +303,7 @@ export const IncidentPage: FC<{ v: View; d: Incident; flash?: string; problem?: 
               <textarea id="root-cause" name="rootCause" required maxlength={50000} />
               <label for="actions">{t.actions}</label>
               <textarea id="actions" name="actions" required maxlength={50000} />
-              <p>
-                <button type="submit">{t.recordPostmortem}</button>
-              </p>
-            </form>
+            </PostForm>
           ) : null}
         </section>
       ) : null}
@@ -361,8 +338,7 @@ export const IncidentPage: FC<{ v: View; d: Incident; flash?: string; problem?: 
           </ul>
         )}
         {can(role, 'noticeSubjects') && !byLink && !closed && formKey ? (
-          <form method="post" action={`/console/incidents/${d.id}/subject-notices`}>
-            <Csrf v={v} />
+          <PostForm v={v} action={`/console/incidents/${d.id}/subject-notices`} submit={t.sendNotices}>
             <input type="hidden" name="idempotencyKey" value={formKey} />
             <NoticeTexts v={v} locale="zh-CN" language="中文" />
             <NoticeTexts v={v} locale="en" language="English" />
@@ -370,10 +346,7 @@ export const IncidentPage: FC<{ v: View; d: Incident; flash?: string; problem?: 
             <input id="contact-name" name="contact.name" required maxlength={200} />
             <label for="contact-contact">{t.contactAddress}</label>
             <input id="contact-contact" name="contact.contact" required maxlength={320} />
-            <p>
-              <button type="submit">{t.sendNotices}</button>
-            </p>
-          </form>
+          </PostForm>
         ) : null}
       </section>
       <section aria-labelledby="pages">

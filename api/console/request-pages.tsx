@@ -25,9 +25,10 @@ import { requestActions } from '../request-updates';
 import { can } from './capabilities';
 import { formatDate, formatDuration } from './format';
 import type { ConsoleEnv } from './index';
-import { Csrf, Flash, Layout, type View } from './layout';
+import { Flash, Layout, type View } from './layout';
 import { REQUEST_TEXT } from './request-text';
 import type { ConsoleKit } from './subject-pages';
+import { PostForm } from './forms';
 import { DataTable } from './table';
 
 type Summary = ReturnType<typeof requestSummary>;
@@ -264,8 +265,7 @@ const DetailPage: FC<{ v: View; d: Detail; flash?: string | undefined; password?
         <section aria-labelledby="act">
           <h2 id="act">{t.act}</h2>
           {can(role, 'verifyRequest') && d.status === 'verifying' ? (
-            <form method="post" action={`/console/requests/${d.id}/verify`}>
-              <Csrf v={v} />
+            <PostForm v={v} action={`/console/requests/${d.id}/verify`} submit={t.verify}>
               <h3>{t.recordVerification}</h3>
               <label for="method">{t.method}</label>
               <select id="method" name="method">
@@ -275,54 +275,33 @@ const DetailPage: FC<{ v: View; d: Detail; flash?: string | undefined; password?
               </select>
               <label for="reference">{t.reference}</label>
               <input id="reference" name="reference" required maxlength={500} />
-              <p>
-                <button type="submit">{t.verify}</button>
-              </p>
-            </form>
+            </PostForm>
           ) : null}
           {can(role, 'noteRequest') ? (
-            <form method="post" action={`/console/requests/${d.id}/notes`}>
-              <Csrf v={v} />
+            <PostForm v={v} action={`/console/requests/${d.id}/notes`} submit={t.addNote}>
               <label for="note">{t.note}</label>
               <textarea id="note" name="text" required maxlength={20000} />
-              <p>
-                <button type="submit">{t.addNote}</button>
-              </p>
-            </form>
+            </PostForm>
           ) : null}
           {can(role, 'extendRequest') && mayExtend ? (
-            <form method="post" action={`/console/requests/${d.id}/extend`}>
-              <Csrf v={v} />
+            <PostForm v={v} action={`/console/requests/${d.id}/extend`} submit={t.extend}>
               <label for="extend-by">{t.extendBy}</label>
               <input id="extend-by" name="by" required maxlength={40} />
               <label for="extend-reason">{t.extendReason}</label>
               <textarea id="extend-reason" name="reason" required minlength={3} maxlength={5000} />
-              <p>
-                <button type="submit">{t.extend}</button>
-              </p>
-            </form>
+            </PostForm>
           ) : null}
           {can(role, 'fulfilRequest') && d.status === 'open' ? (
-            <form method="post" action={`/console/requests/${d.id}/fulfil`}>
-              <Csrf v={v} />
+            <PostForm v={v} action={`/console/requests/${d.id}/fulfil`} submit={t.fulfil} primary>
               <h3>{t.fulfil}</h3>
               <FulfilFields v={v} type={d.type} />
-              <p>
-                <button class="primary" type="submit">
-                  {t.fulfil}
-                </button>
-              </p>
-            </form>
+            </PostForm>
           ) : null}
           {can(role, 'refuseRequest') && (d.status === 'open' || d.status === 'paused') ? (
-            <form method="post" action={`/console/requests/${d.id}/refuse`}>
-              <Csrf v={v} />
+            <PostForm v={v} action={`/console/requests/${d.id}/refuse`} submit={t.refuse}>
               <label for="refuse-reason">{t.refuseReason}</label>
               <textarea id="refuse-reason" name="reason" required minlength={3} maxlength={20000} />
-              <p>
-                <button type="submit">{t.refuse}</button>
-              </p>
-            </form>
+            </PostForm>
           ) : null}
         </section>
       )}

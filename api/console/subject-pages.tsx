@@ -14,6 +14,7 @@ import { formatDate } from './format';
 import type { ConsoleEnv, ProblemKey, Status } from './index';
 import { Csrf, Flash, Layout, Problem, type View } from './layout';
 import { SUBJECT_TEXT } from './subject-text';
+import { PostForm } from './forms';
 import { DataTable } from './table';
 
 /** The helpers of the console app the Subjects pages render and refuse with. */
@@ -194,8 +195,7 @@ const SubjectPage: FC<{
           ]}
         />
         {can(role, 'revealSubject') && s.status !== 'destroyed' ? (
-          <form method="post" action={`/console/subjects/${s.id}/reveal`}>
-            <Csrf v={v} />
+          <PostForm v={v} action={`/console/subjects/${s.id}/reveal`} submit={t.reveal}>
             <p>{t.revealHelp}</p>
             <label for="reveal-purpose">{t.purpose}</label>
             <select id="reveal-purpose" name="purpose" required>
@@ -204,10 +204,7 @@ const SubjectPage: FC<{
                 <option value={p}>{p}</option>
               ))}
             </select>
-            <p>
-              <button type="submit">{t.reveal}</button>
-            </p>
-          </form>
+          </PostForm>
         ) : null}
       </section>
       <section aria-labelledby="consents">
