@@ -5,8 +5,32 @@ import type { Browser } from 'playwright-core';
 import { startApi, type RunningApi } from '../../runtime/app-server';
 import { freePort } from '../../runtime/ports';
 import { expect } from 'vitest';
+import { bearer, readJson } from './api';
 import { axeViolations, launchChromium, newPage, signIn } from './browser';
 import { createTestServices, createTestWorker, type TestServices } from './services';
+
+/** A message as the webhook channel delivers it to the stack's receiver (`JSON.parse` of the body). */
+export interface WebhookMessage {
+  idempotencyKey: string;
+  template: string;
+  locale: string;
+  text: string;
+}
+
+/** The API over a real socket, as an operator's client calls it with `key`: the status and the JSON body. */
+export const callApi = async <T>(
+  baseUrl: string,
+  key: string,
+  path: string,
+  init: { method?: string; body?: unknown } = {},
+): Promise<{ status: number; body: T }> => {
+  const res = await fetch(`${baseUrl}${path}`, {
+    method: init.method ?? 'GET',
+    headers: bearer(key),
+    ...(init.body === undefined ? {} : { body: JSON.stringify(init.body) }),
+  });
+  return { status: res.status, body: await readJson<T>(res) };
+};
 
 /** What a browser test file runs against: a real API server on a port of its own, a worker, and Chromium. */
 export interface BrowserStack {

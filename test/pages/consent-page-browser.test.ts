@@ -2,10 +2,10 @@ import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { consentWorkflowId } from '../../domain/ids';
 import type { RunningApi } from '../../runtime/app-server';
-import { bearer, readJson, seedPrincipal } from '../helpers/api';
+import { seedPrincipal } from '../helpers/api';
 import { skipWithoutChromium } from '../helpers/browser';
 import { insertNotice, insertSubject, NOTICE_TEXTS } from '../helpers/notifications';
-import { startBrowserStack, type BrowserStack } from '../helpers/browser-stack';
+import { callApi, startBrowserStack, type BrowserStack, type WebhookMessage } from '../helpers/browser-stack';
 import type { TestServices } from '../helpers/services';
 import { waitFor } from '../helpers/wait';
 
@@ -19,29 +19,16 @@ const SKIP = skipWithoutChromium('consent page browser tests');
 /** The browser's own, inside evaluate (the project's types have no DOM). */
 declare const getComputedStyle: (element: unknown) => { backgroundColor: string };
 
-interface Message {
-  idempotencyKey: string;
-  template: string;
-  locale: string;
-  text: string;
-}
-
 let services: TestServices;
 let api: RunningApi;
 let browser: Browser;
 let stack: BrowserStack;
 let ownerKey: string;
-const messages: Message[] = [];
+const messages: WebhookMessage[] = [];
 
 /** The API over a real socket, as an operator's client calls it. */
-const call = async <T>(path: string, init: { method?: string; body?: unknown } = {}) => {
-  const res = await fetch(`${api.url}${path}`, {
-    method: init.method ?? 'GET',
-    headers: bearer(ownerKey),
-    ...(init.body === undefined ? {} : { body: JSON.stringify(init.body) }),
-  });
-  return { status: res.status, body: await readJson<T>(res) };
-};
+const call = <T>(path: string, init: { method?: string; body?: unknown } = {}) =>
+  callApi<T>(api.url, ownerKey, path, init);
 
 /** Starts a consent through the API and returns its ID and the link its request message carries. */
 const requestConsent = async (o: { subjectId: string; noticeId: string; respondWithin?: string }) => {
@@ -93,7 +80,7 @@ const submit = async (page: Page, button: string) => {
 
 describe.skipIf(SKIP)('the consent page in headless Chromium, without JavaScript', () => {
   beforeAll(async () => {
-    stack = await startBrowserStack({ onMessage: (body) => messages.push(JSON.parse(body) as Message) });
+    stack = await startBrowserStack({ onMessage: (body) => messages.push(JSON.parse(body) as WebhookMessage) });
     ({ services, api, browser } = stack);
     ({ key: ownerKey } = await seedPrincipal(services.database.db, 'owner'));
   }, 180_000);

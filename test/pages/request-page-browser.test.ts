@@ -2,10 +2,10 @@ import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { requestWorkflowId } from '../../domain/ids';
 import type { RunningApi } from '../../runtime/app-server';
-import { bearer, readJson, seedPrincipal } from '../helpers/api';
+import { seedPrincipal } from '../helpers/api';
 import { skipWithoutChromium } from '../helpers/browser';
 import { insertSubject } from '../helpers/notifications';
-import { startBrowserStack, type BrowserStack } from '../helpers/browser-stack';
+import { callApi, startBrowserStack, type BrowserStack, type WebhookMessage } from '../helpers/browser-stack';
 import type { TestServices } from '../helpers/services';
 import { waitFor } from '../helpers/wait';
 
@@ -16,29 +16,16 @@ import { waitFor } from '../helpers/wait';
  */
 const SKIP = skipWithoutChromium('request page browser tests');
 
-interface Message {
-  idempotencyKey: string;
-  template: string;
-  locale: string;
-  text: string;
-}
-
 let services: TestServices;
 let api: RunningApi;
 let browser: Browser;
 let stack: BrowserStack;
 let ownerKey: string;
-const messages: Message[] = [];
+const messages: WebhookMessage[] = [];
 
-const call = async <T>(path: string, init: { method?: string; body?: unknown } = {}) => {
-  const res = await fetch(`${api.url}${path}`, {
-    method: init.method ?? 'GET',
-    headers: bearer(ownerKey),
-    ...(init.body === undefined ? {} : { body: JSON.stringify(init.body) }),
-  });
-  return { status: res.status, body: await readJson<T>(res) };
-};
-const linkIn = (m: Message, path: string) => new RegExp(`https?://\\S+/requests/${path}\\S+`).exec(m.text)?.[0];
+const call = <T>(path: string, init: { method?: string; body?: unknown } = {}) =>
+  callApi<T>(api.url, ownerKey, path, init);
+const linkIn = (m: WebhookMessage, path: string) => new RegExp(`https?://\\S+/requests/${path}\\S+`).exec(m.text)?.[0];
 const messageFor = (key: string) => waitFor(async () => messages.find((m) => m.idempotencyKey === key), key);
 
 const openPage = async (): Promise<Page> => {
@@ -48,7 +35,7 @@ const openPage = async (): Promise<Page> => {
 
 describe.skipIf(SKIP)('the subject’s request pages in headless Chromium, without JavaScript', () => {
   beforeAll(async () => {
-    stack = await startBrowserStack({ onMessage: (body) => messages.push(JSON.parse(body) as Message) });
+    stack = await startBrowserStack({ onMessage: (body) => messages.push(JSON.parse(body) as WebhookMessage) });
     ({ services, api, browser } = stack);
     ({ key: ownerKey } = await seedPrincipal(services.database.db, 'owner'));
   }, 180_000);
