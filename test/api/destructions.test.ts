@@ -219,6 +219,7 @@ describe('destruction', () => {
         .select()
         .from(auditLog)
         .where(and(eq(auditLog.targetType, 'legal-hold'), eq(auditLog.targetId, hold.id)))
+        .orderBy(auditLog.seq)
     ).map((e) => e.action);
     expect(actions).toEqual(['legal-hold.placed', 'legal-hold.released']);
     expect((await post('/legal-holds', owner.key, { reason: 'no subjects named' })).status).toBe(400);

@@ -152,11 +152,21 @@ describe('POST /v1/schedules/{id}/trigger', () => {
   });
 
   it('runs a backup with fresh IDs under backup-{id}, restore-tested; a second trigger meanwhile is refused', async () => {
-    expect((await trigger('backup')).status).toBe(202);
-    await waitFor(async () => ((await one('backup')).running.length ? true : undefined), 'the backup running');
-    const again = await trigger('backup');
-    expect(again.status).toBe(409);
-    expect((await readJson<Problem>(again)).code).toBe('schedule-running');
+    // The backup's export reads `subjects`; this lock holds it there, so its run is still in progress when the
+    // second trigger arrives (a small database is backed up faster than a GET and a POST take under load).
+    const locker = await api.database.sql.reserve();
+    try {
+      await locker`begin`;
+      await locker`lock table subjects in access exclusive mode`;
+      expect((await trigger('backup')).status).toBe(202);
+      await waitFor(async () => ((await one('backup')).running.length ? true : undefined), 'the backup running');
+      const again = await trigger('backup');
+      expect(again.status).toBe(409);
+      expect((await readJson<Problem>(again)).code).toBe('schedule-running');
+    } finally {
+      await locker`rollback`;
+      locker.release();
+    }
     const lastRun = await waitFor(
       async () => {
         const run = (await one('backup')).lastRun;
