@@ -5,15 +5,13 @@ import postgres from 'postgres';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { incidentActivities, type PageLevelResult } from '../../activities/incidents';
 import { storeIncidentText } from '../../activities/incident-records';
-import { frozenPolicy } from '../../activities/oncall';
 import * as schema from '../../db/schema';
 import type { IncidentInput } from '../../domain/incident';
-import { DEFAULT_GRADE_THRESHOLDS } from '../../domain/regulatory-clocks';
 import { loadConfig } from '../../runtime/config';
 import { generateKeyFile, parseKeyring } from '../../runtime/keyring';
 import { createLogger } from '../../runtime/logger';
 import { createTestDatabase, type TestDatabase } from '../helpers/db';
-import { pagesOf, seedPolicy, seedStaff, user } from '../helpers/incidents';
+import { pagesOf, plainIncidentInput, seedPolicy, seedStaff, user } from '../helpers/incidents';
 
 /**
  * What one page costs the database (issue 10): every statement the activities send, counted through postgres.js's
@@ -51,21 +49,7 @@ describe('a burst of pages', () => {
     for (const incidentId of ids) {
       const title = await storeIncidentText(db, { incidentId, kind: 'title', body: 't', createdBy: 'test' });
       const input: IncidentInput & { openedAt: number } = {
-        incidentId,
-        titleTextId: title.id,
-        severity: 'sev1',
-        category: 'availability',
-        awareAt: Date.now(),
-        personalData: false,
-        jurisdictions: [],
-        affected: { subjectIds: [] },
-        policy: frozenPolicy(policy),
-        cnOperator: 'other',
-        gradeThresholds: DEFAULT_GRADE_THRESHOLDS,
-        windows: {},
-        postmortemWithinMs: 86_400_000,
-        openedBy: 'test',
-        ackLinkTtlMs: 3_600_000,
+        ...plainIncidentInput(incidentId, title.id, policy, { postmortemWithinMs: 86_400_000 }),
         openedAt: Date.now(),
       };
       await env.run(acts.openIncident, input);

@@ -1,10 +1,12 @@
 import { and, asc, eq, like } from 'drizzle-orm';
-import { createPolicy, createSchedule } from '../../activities/oncall';
+import { createPolicy, createSchedule, frozenPolicy } from '../../activities/oncall';
 import { setUserContact } from '../../activities/user-contacts';
 import type { Db } from '../../db/client';
 import { incidentPages, notifications } from '../../db/schema';
 import { EscalationPolicyRequest, type EscalationTarget } from '../../domain/escalation';
+import type { IncidentInput } from '../../domain/incident';
 import { OncallSchedule, type OncallScheduleInput } from '../../domain/oncall';
+import { DEFAULT_GRADE_THRESHOLDS } from '../../domain/regulatory-clocks';
 import type { Role } from '../../domain/roles';
 import type { Keyring } from '../../runtime/keyring';
 import { seedPrincipal } from './api';
@@ -69,3 +71,31 @@ export const staffMessages = async (db: Db, incidentId: string, template: string
     .from(notifications)
     .where(and(like(notifications.idempotencyKey, `incident-${incidentId}:%`), eq(notifications.template, template)))
     .orderBy(asc(notifications.createdAt));
+
+/**
+ * The input of a sev1 availability incident without personal data (so no regulator clock) paging `policy`, as
+ * POST /v1/incidents would start it; `o` changes what a test needs.
+ */
+export const plainIncidentInput = (
+  incidentId: string,
+  titleTextId: string,
+  policy: Awaited<ReturnType<typeof seedPolicy>>,
+  o: Partial<IncidentInput> = {},
+): IncidentInput => ({
+  incidentId,
+  titleTextId,
+  severity: 'sev1',
+  category: 'availability',
+  awareAt: Date.now(),
+  personalData: false,
+  jurisdictions: [],
+  affected: { subjectIds: [] },
+  policy: frozenPolicy(policy),
+  cnOperator: 'other',
+  gradeThresholds: DEFAULT_GRADE_THRESHOLDS,
+  windows: {},
+  postmortemWithinMs: 60_000,
+  openedBy: 'test',
+  ackLinkTtlMs: 3_600_000,
+  ...o,
+});

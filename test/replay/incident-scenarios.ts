@@ -1,10 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import type { WorkflowHandle } from '@temporalio/client';
 import { storeIncidentText } from '../../activities/incident-records';
-import { frozenPolicy } from '../../activities/oncall';
 import { incidentWorkflowId } from '../../domain/ids';
 import type { IncidentActor, IncidentInput } from '../../domain/incident';
-import { DEFAULT_GRADE_THRESHOLDS } from '../../domain/regulatory-clocks';
 import { incident, systemIncident } from '../../workflows';
 import {
   ackUpdate,
@@ -16,7 +14,7 @@ import {
   resolveUpdate,
   statusUpdate,
 } from '../../workflows/incident';
-import { seedPolicy, seedStaff, user } from '../helpers/incidents';
+import { plainIncidentInput, seedPolicy, seedStaff, user } from '../helpers/incidents';
 import { waitFor } from '../helpers/wait';
 import type { Scenario, ScenarioContext } from './scenarios';
 
@@ -54,24 +52,12 @@ const startIncident = async (
     taskQueue: ctx.taskQueue,
     workflowId: incidentWorkflowId(incidentId),
     args: [
-      {
-        incidentId,
-        titleTextId: title.id,
+      plainIncidentInput(incidentId, title.id, policy, {
         severity: 'sev2',
         category: 'security',
-        awareAt: Date.now(),
-        personalData: false,
-        jurisdictions: [],
-        affected: { subjectIds: [] },
-        policy: frozenPolicy(policy),
-        cnOperator: 'other',
-        gradeThresholds: DEFAULT_GRADE_THRESHOLDS,
-        windows: {},
-        postmortemWithinMs: 60_000,
         openedBy: 'recorded',
-        ackLinkTtlMs: 3_600_000,
         ...o.input,
-      },
+      }),
     ],
   });
   const by: IncidentActor = {

@@ -3,13 +3,11 @@ import { once } from 'node:events';
 import { and, eq, like } from 'drizzle-orm';
 import { describe, expect, it } from 'vitest';
 import { storeIncidentText } from '../../activities/incident-records';
-import { frozenPolicy } from '../../activities/oncall';
 import { notifications } from '../../db/schema';
 import { incidentWorkflowId } from '../../domain/ids';
-import { DEFAULT_GRADE_THRESHOLDS } from '../../domain/regulatory-clocks';
 import { incident } from '../../workflows';
 import { ackUpdate, incidentStateQuery } from '../../workflows/incident';
-import { pagesOf, seedPolicy, seedStaff, user } from '../helpers/incidents';
+import { pagesOf, plainIncidentInput, seedPolicy, seedStaff, user } from '../helpers/incidents';
 import { waitFor } from '../helpers/wait';
 import { useProductionWorkers } from '../helpers/production-workers';
 
@@ -43,25 +41,7 @@ describe('incident escalation across a killed worker', () => {
       const handle = await temporal.client.workflow.start(incident, {
         taskQueue,
         workflowId: incidentWorkflowId(incidentId),
-        args: [
-          {
-            incidentId,
-            titleTextId: title.id,
-            severity: 'sev1',
-            category: 'availability',
-            awareAt: Date.now(),
-            personalData: false,
-            jurisdictions: [],
-            affected: { subjectIds: [] },
-            policy: frozenPolicy(policy),
-            cnOperator: 'other',
-            gradeThresholds: DEFAULT_GRADE_THRESHOLDS,
-            windows: {},
-            postmortemWithinMs: 60_000,
-            openedBy: 'test',
-            ackLinkTtlMs: 3_600_000,
-          },
-        ],
+        args: [plainIncidentInput(incidentId, title.id, policy)],
       });
       const [level1] = await waitFor(async () => {
         const pages = await pagesOf(db, incidentId);
